@@ -1,0 +1,358 @@
+"""announcer.toml -> a frozen Config, with `path:line` on every problem."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import time, timedelta
+from email.headerregistry import Address
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from announcer.errors import InputError, Problem
+from announcer.timing import load_zone, parse_duration, parse_time_of_day
+
+CONFIG_ENV = "ANNOUNCER_CONFIG"
+AUTOMATIC_KINDS = ("update", "cancellation")
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    timezone: ZoneInfo
+    location: str | None
+    duration: timedelta
+    url: str | None
+    subscribe_url: str | None
+    domain: str
+    talks_dir: Path
+    templates_dir: Path | None
+
+
+@dataclass(frozen=True)
+class Mail:
+    sender: Address
+    to: tuple[Address, ...]
+    reply_to: Address | None
+    approved_password_env: str | None
+    max_size: int  # bytes
+
+
+@dataclass(frozen=True)
+class MessageRule:
+    """One `[[messages]]` table: which kind goes out how long before the talk."""
+
+    kind: str
+    before: timedelta
+    at: time | None
+    before_text: str
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str
+    port: int
+    security: str  # "starttls" | "tls" | "none"
+    username: str | None
+    password_env: str | None
+    ca_file: Path | None
+    timeout: float  # seconds
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    series: Series
+    mail: Mail
+    messages: tuple[MessageRule, ...]
+    transport: str  # "smtp" | "maildir"
+    maildir: Path
+    smtp: Smtp | None
+    ledger_path: Path
+
+    @property
+    def watched_paths(self) -> tuple[Path, ...]:
+        """Files and folders whose edits change what is planned."""
+        paths = [self.path, self.series.talks_dir]
+        if self.series.templates_dir:
+            paths.append(self.series.templates_dir)
+        return tuple(paths)
+
+
+SCHEMA: dict[str, set[str]] = {
+    "": {"series", "mail", "messages", "delivery", "smtp", "state"},
+    "series": {"name", "timezone", "location", "duration", "url", "subscribe_url", "domain",
+               "talks_dir", "templates_dir"},
+    "mail": {"from", "to", "reply_to", "approved_password_env", "max_size"},
+    "messages": {"kind", "before", "at"},
+    "delivery": {"transport", "maildir"},
+    "smtp": {"host", "port", "security", "username", "password_env", "ca_file", "timeout"},
+    "state": {"path"},
+}
+DEFAULT_MESSAGES = ({"kind": "announcement", "before": "7d", "at": "09:00"},
+                    {"kind": "reminder", "before": "1h"})
+_SIZE = re.compile(r"(\d+)\s*(B|KB|MB)?", re.IGNORECASE)
+_KIND = re.compile(r"[a-z][a-z0-9_-]*")
+
+
+def find_config(option: str | None) -> Path:
+    """The config file: `--config`, else $ANNOUNCER_CONFIG, else ./announcer.toml."""
+    chosen = option or os.environ.get(CONFIG_ENV) or "announcer.toml"
+    path = Path(chosen)
+    if not path.is_file():
+        raise InputError([Problem(path, None, "no such config file (give --config PATH, set "
+                                  f"${CONFIG_ENV}, or run `announcer init`)")])
+    return path
+
+
+def did_you_mean(word: str, choices: set[str] | list[str]) -> str:
+    """A ` (did you mean "x"?)` hint, or nothing when no choice is close."""
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+class _Lines:
+    """Finds the line of a key in TOML text, since tomllib keeps no positions."""
+
+    def __init__(self, text: str):
+        self.rows: list[tuple[str, int, str, int]] = []  # (table, index, key, line)
+        table, index, counts = "", 0, {}
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = raw.split("#", 1)[0].strip()
+            if header := re.fullmatch(r"\[\[\s*([\w.-]+)\s*\]\]", line):
+                table = header[1]
+                index = counts[table] = counts.get(table, -1) + 1
+                self.rows.append((table, index, "", number))
+            elif header := re.fullmatch(r"\[\s*([\w.-]+)\s*\]", line):
+                table, index = header[1], 0
+                self.rows.append((table, 0, "", number))
+            elif key := re.match(r"([\w-]+|\"[^\"]*\")\s*=", line):
+                self.rows.append((table, index, key[1].strip('"'), number))
+
+    def of(self, table: str, key: str = "", index: int = 0) -> int | None:
+        for row_table, row_index, row_key, number in self.rows:
+            if (row_table, row_index, row_key) == (table, index, key):
+                return number
+        if key:
+            return self.of(table, "", index)
+        return None
+
+
+class _Reader:
+    """Reads typed values out of the parsed TOML, collecting problems instead of stopping."""
+
+    def __init__(self, path: Path, lines: _Lines):
+        self.path, self.lines, self.problems = path, lines, []
+
+    def problem(self, table: str, key: str, message: str, index: int = 0) -> None:
+        self.problems.append(Problem(self.path, self.lines.of(table, key, index), message))
+
+    def check_keys(self, table: str, data: dict[str, Any], index: int = 0) -> None:
+        allowed = SCHEMA[table]
+        for key in data:
+            if (table, key) == ("smtp", "password"):
+                self.problem(table, key, 'never write the password in the file: name an environment '
+                                         'variable with "password_env"')
+            elif key not in allowed:
+                where = f"[{table}]" if table else "the top level"
+                self.problem(table, key, f'unknown key "{key}" in {where}{did_you_mean(key, allowed)}', index)
+
+    def text(self, table: str, data: dict, key: str, required: bool = False, index: int = 0) -> str | None:
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.problem(table, "", f'[{table}] needs "{key}"', index)
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.problem(table, key, f'"{key}" must be a non-empty string', index)
+            return None
+        if "\n" in value or "\r" in value:
+            self.problem(table, key, f'"{key}" must be on one line', index)
+            return None
+        return value.strip()
+
+    def convert(self, table: str, data: dict, key: str, parse, default=None, index: int = 0):
+        value = data.get(key)
+        if value is None:
+            return default
+        try:
+            return parse(value)
+        except ValueError as error:
+            self.problem(table, key, f'"{key}": {error}', index)
+            return default
+
+    def address(self, table: str, key: str, value: Any) -> Address | None:
+        if not isinstance(value, str) or "\n" in value or "\r" in value:
+            self.problem(table, key, f'"{key}" must be an e-mail address on one line')
+            return None
+        name, addr = parseaddr(value)
+        if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", addr) or not addr.isascii():
+            self.problem(table, key, f'"{key}": {value!r} is not an e-mail address like '
+                                     '"Seminar <seminar@example.edu>"')
+            return None
+        user, domain = addr.rsplit("@", 1)
+        return Address(display_name=name, username=user, domain=domain)
+
+
+def _parse_size(text: str | int) -> int:
+    if isinstance(text, int):
+        return text
+    match = _SIZE.fullmatch(str(text).strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a size: write e.g. \"40KB\"")
+    factor = {"B": 1, "KB": 1024, "MB": 1024 * 1024}[(match[2] or "B").upper()]
+    return int(match[1]) * factor
+
+
+def _link(value: str) -> str:
+    if not re.match(r"(https?|mailto):\S+$", value):
+        raise ValueError(f"{value!r} must be an http(s) or mailto link")
+    return value
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate announcer.toml; raise InputError naming every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError([Problem(path, None, f"not UTF-8 text ({error.reason} at byte {error.start})")])
+    except OSError as error:
+        raise InputError([Problem(path, None, f"cannot read: {error.strerror}")])
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        message = str(error)
+        match = re.search(r"\(at line (\d+), column \d+\)", message)
+        line = int(match[1]) if match else None
+        raise InputError([Problem(path, line, f"not valid TOML: {re.sub(r' ?[(]at line.*', '', message)}")])
+    read = _Reader(path, _Lines(text))
+    base = path.resolve().parent
+    read.check_keys("", data)
+    sections = {}
+    for name in ("series", "mail", "delivery", "smtp", "state"):
+        section = data.get(name, {})
+        if not isinstance(section, dict):
+            read.problem(name, "", f'"{name}" must be a table: [{name}]')
+            section = {}
+        read.check_keys(name, section)
+        sections[name] = section
+
+    series = _load_series(read, sections["series"], sections["mail"], base)
+    mail = _load_mail(read, sections["mail"])
+    messages = _load_messages(read, data.get("messages"))
+    transport = sections["delivery"].get("transport", "smtp")
+    if transport not in ("smtp", "maildir"):
+        read.problem("delivery", "transport", f'"transport" must be "smtp" or "maildir", not {transport!r}')
+    maildir = base / (read.text("delivery", sections["delivery"], "maildir") or "outbox")
+    smtp = _load_smtp(read, sections["smtp"], base, required=transport == "smtp")
+    ledger_path = base / (read.text("state", sections["state"], "path") or "announcer.db")
+
+    if read.problems or series is None or mail is None:
+        raise InputError(read.problems or [Problem(path, None, "incomplete configuration")])
+    return Config(path=path, series=series, mail=mail, messages=messages, transport=transport,
+                  maildir=maildir, smtp=smtp, ledger_path=ledger_path)
+
+
+def _load_series(read: _Reader, data: dict, mail: dict, base: Path) -> Series | None:
+    name = read.text("series", data, "name", required=True)
+    zone_name = read.text("series", data, "timezone", required=True)
+    zone = read.convert("series", data, "timezone", load_zone) if zone_name else None
+    duration = read.convert("series", data, "duration", parse_duration, timedelta(hours=1))
+    url = read.convert("series", data, "url", _link)
+    subscribe_url = read.convert("series", data, "subscribe_url", _link)
+    domain = read.text("series", data, "domain")
+    if domain is None:
+        sender = parseaddr(mail.get("from", "") if isinstance(mail.get("from"), str) else "")[1]
+        domain = sender.rpartition("@")[2] or "localhost"
+    talks_dir = base / (read.text("series", data, "talks_dir") or "talks")
+    templates = read.text("series", data, "templates_dir")
+    templates_dir = base / templates if templates else None
+    if templates_dir and not templates_dir.is_dir():
+        read.problem("series", "templates_dir", f'"templates_dir": no such folder {templates_dir}')
+    if name is None or zone is None:
+        return None
+    return Series(name=name, timezone=zone, location=read.text("series", data, "location"),
+                  duration=duration, url=url, subscribe_url=subscribe_url, domain=domain,
+                  talks_dir=talks_dir, templates_dir=templates_dir)
+
+
+def _load_mail(read: _Reader, data: dict) -> Mail | None:
+    sender = read.address("mail", "from", data["from"]) if "from" in data else None
+    if "from" not in data:
+        read.problem("mail", "", '[mail] needs "from"')
+    raw_to = data.get("to")
+    if isinstance(raw_to, str):
+        raw_to = [raw_to]
+    if not raw_to or not isinstance(raw_to, list):
+        read.problem("mail", "to" if "to" in data else "", '[mail] needs "to": the list address(es)')
+        raw_to = []
+    to = tuple(a for a in (read.address("mail", "to", v) for v in raw_to) if a)
+    reply_to = read.address("mail", "reply_to", data["reply_to"]) if "reply_to" in data else None
+    approved = read.text("mail", data, "approved_password_env")
+    max_size = read.convert("mail", data, "max_size", _parse_size, 40 * 1024)
+    if sender is None or not to:
+        return None
+    return Mail(sender=sender, to=to, reply_to=reply_to, approved_password_env=approved, max_size=max_size)
+
+
+def _load_messages(read: _Reader, tables: Any) -> tuple[MessageRule, ...]:
+    if tables is None:
+        tables = DEFAULT_MESSAGES
+    if not isinstance(tables, list):
+        read.problem("messages", "", "messages must be tables written [[messages]]")
+        return ()
+    rules: list[MessageRule] = []
+    for index, table in enumerate(tables):
+        read.check_keys("messages", table, index)
+        kind = read.text("messages", table, "kind", required=True, index=index)
+        before = read.convert("messages", table, "before", parse_duration, index=index)
+        if "before" not in table:
+            read.problem("messages", "", '[[messages]] needs "before"', index)
+        at = read.convert("messages", table, "at", parse_time_of_day, index=index)
+        if kind is None or before is None:
+            continue
+        if not _KIND.fullmatch(kind):
+            read.problem("messages", "kind", f'"kind" {kind!r} must be a lower-case name like "reminder"', index)
+        elif kind in AUTOMATIC_KINDS:
+            read.problem("messages", "kind", f'"{kind}" messages are sent automatically when a talk '
+                                             "changes; they need no [[messages]] entry", index)
+        elif any(r.kind == kind and r.before == before for r in rules):
+            read.problem("messages", "kind", f'"{kind}" {table["before"]} before is listed twice', index)
+        elif kind == "announcement" and any(r.kind == kind for r in rules):
+            read.problem("messages", "kind", "only one announcement per talk (use a reminder kind for more)", index)
+        else:
+            rules.append(MessageRule(kind=kind, before=before, at=at, before_text=str(table["before"])))
+    return tuple(rules)
+
+
+def _load_smtp(read: _Reader, data: dict, base: Path, required: bool) -> Smtp | None:
+    if not data:
+        if required:
+            read.problem("delivery", "transport", 'transport "smtp" needs an [smtp] table (or use "maildir")')
+        return None
+    host = read.text("smtp", data, "host", required=True)
+    security = data.get("security", "starttls")
+    if security not in ("starttls", "tls", "none"):
+        read.problem("smtp", "security", f'"security" must be "starttls", "tls" or "none", not {security!r}')
+    port = data.get("port", {"starttls": 587, "tls": 465}.get(security, 25))
+    if not isinstance(port, int) or not 0 < port < 65536:
+        read.problem("smtp", "port", f'"port" must be a number from 1 to 65535, not {port!r}')
+    username = read.text("smtp", data, "username")
+    password_env = read.text("smtp", data, "password_env")
+    if username and not password_env:
+        read.problem("smtp", "username", '"username" needs "password_env", the variable holding the password')
+    ca_text = read.text("smtp", data, "ca_file")
+    ca_file = base / ca_text if ca_text else None
+    if ca_file and not ca_file.is_file():
+        read.problem("smtp", "ca_file", f'"ca_file": no such file {ca_file}')
+    timeout = read.convert("smtp", data, "timeout", parse_duration, timedelta(seconds=30))
+    if host is None:
+        return None
+    return Smtp(host=host, port=port, security=security, username=username, password_env=password_env,
+                ca_file=ca_file, timeout=timeout.total_seconds() or 30.0)

@@ -1,0 +1,400 @@
+"""talks/*.yaml -> frozen Talk values, with `path:line` on every problem."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from announcer.config import Series, did_you_mean
+from announcer.errors import Problem
+from announcer.timing import is_ambiguous, load_zone, localize, parse_duration
+
+STATUSES = ("confirmed", "tentative", "cancelled")
+TALK_KEYS = {"id", "title", "speaker", "start", "end", "duration", "timezone", "location",
+             "online_url", "abstract", "notes", "links", "status", "url"}
+SPEAKER_KEYS = {"name", "affiliation", "url", "bio"}
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_LINK = re.compile(r"(https?://|mailto:)\S+")
+_TIME_ONLY = re.compile(r"\d{1,2}:\d{2}(:\d{2})?")
+EXAMPLE_START = "2027-02-21 14:00"
+
+
+@dataclass(frozen=True)
+class Speaker:
+    name: str
+    affiliation: str | None = None
+    url: str | None = None
+    bio: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.affiliation})" if self.affiliation else self.name
+
+
+@dataclass(frozen=True)
+class Talk:
+    """One talk, validated: times are aware and exist; text fields bound for headers are one line."""
+
+    id: str
+    title: str | None
+    speakers: tuple[Speaker, ...]
+    start: datetime
+    end: datetime
+    timezone: ZoneInfo
+    location: str | None
+    online_url: str | None
+    abstract: str | None
+    notes: str | None
+    links: tuple[tuple[str, str], ...]
+    status: str
+    url: str | None
+    path: Path
+    line: int
+
+    @property
+    def is_tba(self) -> bool:
+        return self.title is None
+
+    @property
+    def speaker_line(self) -> str:
+        """Speakers as one line: "Jeffrey Pennington (Google), Lenka Zdeborová (EPFL)"."""
+        return ", ".join(str(s) for s in self.speakers) or "Speaker TBA"
+
+    @property
+    def facts(self) -> dict[str, str | None]:
+        """What an update must announce when it changes: time, place, link, status."""
+        return {
+            "start": self.start.astimezone(timezone.utc).isoformat(),
+            "end": self.end.astimezone(timezone.utc).isoformat(),
+            "location": self.location,
+            "online_url": self.online_url,
+            "status": self.status,
+        }
+
+
+@dataclass
+class TalkFile:
+    """What one file yielded: its talks and its problems (warnings included)."""
+
+    path: Path
+    talks: list[Talk] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(not p.warning for p in self.problems)
+
+
+class _LineDict(dict):
+    """A mapping that remembers the line of each key and its own first line."""
+
+    line: int = 0
+    lines: dict[str, int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    def construct_mapping(self, node, deep=False):
+        self.flatten_mapping(node)
+        mapping = _LineDict()
+        mapping.line = node.start_mark.line + 1
+        mapping.lines = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str):
+                key = str(key)
+            if key in mapping:
+                raise yaml.MarkedYAMLError("while reading a mapping", node.start_mark,
+                                           f'the key "{key}" appears twice', key_node.start_mark)
+            mapping[key] = self.construct_object(value_node, deep=deep)
+            mapping.lines[key] = key_node.start_mark.line + 1
+        return mapping
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _LineLoader.construct_mapping)
+
+
+def _yaml_problem(path: Path, error: yaml.YAMLError) -> Problem:
+    mark = getattr(error, "problem_mark", None)
+    what = getattr(error, "problem", None) or str(error)
+    context = getattr(error, "context", None)
+    message = f"not valid YAML: {what}" + (f" ({context})" if context and "twice" not in what else "")
+    return Problem(path, mark.line + 1 if mark else None, message)
+
+
+def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
+    """The YAML document in a file (or None), and any problem reading it."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        return None, [Problem(path, None, f"cannot read: {error.strerror}")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        return None, [Problem(path, line, f"not UTF-8 text (byte 0x{raw[error.start]:02x}); save the file as UTF-8")]
+    try:
+        return yaml.load(text, Loader=_LineLoader), []
+    except yaml.YAMLError as error:
+        return None, [_yaml_problem(path, error)]
+
+
+def load_talk_file(path: Path, series: Series) -> TalkFile:
+    """Load one talks file: a single talk, or several under `talks:` with shared defaults."""
+    result = TalkFile(path)
+    document, result.problems = read_yaml(path)
+    if result.problems:
+        return result
+    if document is None:
+        result.problems.append(Problem(path, 1, "empty file: no talk yet", warning=True))
+        return result
+    if not isinstance(document, dict):
+        result.problems.append(Problem(path, 1, "a talks file holds one talk (a mapping) or a list under \"talks:\""))
+        return result
+    if "talks" in document:
+        entries = document["talks"]
+        defaults = _LineDict({k: v for k, v in document.items() if k != "talks"})
+        defaults.lines = {k: n for k, n in document.lines.items() if k != "talks"}
+        defaults.line = document.line
+        if not isinstance(entries, list):
+            result.problems.append(Problem(path, document.lines["talks"], '"talks" must be a list of talks'))
+            return result
+        if "id" in defaults:
+            result.problems.append(Problem(path, defaults.lines["id"], '"id" cannot be shared: give each talk its own'))
+            return result
+        for number, entry in enumerate(entries, start=1):
+            if not isinstance(entry, dict):
+                result.problems.append(Problem(path, document.lines["talks"], f"talk {number} is not a mapping"))
+                continue
+            merged = _LineDict({**defaults, **entry})
+            merged.lines = {**defaults.lines, **entry.lines}
+            merged.line = entry.line
+            _add_talk(result, merged, f"{path.stem}-{number}", series)
+    else:
+        _add_talk(result, document, path.stem, series)
+    return result
+
+
+def _add_talk(result: TalkFile, data: _LineDict, default_id: str, series: Series) -> None:
+    reader = _TalkReader(result.path, data)
+    talk = reader.talk(default_id, series)
+    result.problems.extend(reader.problems)
+    if talk is not None and not any(not p.warning for p in reader.problems):
+        result.talks.append(talk)
+
+
+class _TalkReader:
+    """Validates one talk's mapping, collecting every problem with its line."""
+
+    def __init__(self, path: Path, data: _LineDict):
+        self.path, self.data, self.problems = path, data, []
+
+    def line(self, key: str) -> int:
+        return self.data.lines.get(key, self.data.line)
+
+    def problem(self, key: str, message: str, warning: bool = False) -> None:
+        self.problems.append(Problem(self.path, self.line(key), message, warning))
+
+    def text(self, key: str, value: Any = None, one_line: bool = False, where: str = "") -> str | None:
+        value = self.data.get(key) if value is None and not where else value
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            self.problem(key, f'"{where or key}" must be text; put it in quotes')
+            return None
+        value = str(value).strip()
+        if one_line and ("\n" in value or "\r" in value):
+            self.problem(key, f'"{where or key}" must be on one line (it goes into mail headers)')
+            return None
+        return value or None
+
+    def link(self, key: str, value: Any = None, where: str = "") -> str | None:
+        url = self.text(key, value, one_line=True, where=where)
+        if url and not _LINK.fullmatch(url):
+            self.problem(key, f'"{where or key}" must be an http(s) or mailto link, not {url!r}')
+            return None
+        return url
+
+    def talk(self, default_id: str, series: Series) -> Talk | None:
+        for key in self.data:
+            if key not in TALK_KEYS:
+                self.problem(key, f'unknown key "{key}"{did_you_mean(key, TALK_KEYS)}')
+        talk_id = self.text("id", one_line=True) or default_id
+        if not _ID.fullmatch(talk_id):
+            self.problem("id", f'id {talk_id!r} may hold only letters, digits, ".", "_" and "-"')
+        zone = series.timezone
+        if "timezone" in self.data:
+            try:
+                zone = load_zone(self.text("timezone") or "")
+            except ValueError as error:
+                self.problem("timezone", str(error))
+        start = self.moment("start", zone)
+        end = self.end(start, zone, series)
+        status = self.text("status") or "confirmed"
+        if status not in STATUSES:
+            self.problem("status", f'status {status!r} must be one of {", ".join(STATUSES)}'
+                                   f"{did_you_mean(status, STATUSES)}")
+        talk = None
+        speakers = self.speakers()
+        links = self.links()
+        fields = dict(
+            title=self.text("title", one_line=True),
+            location=self.text("location", one_line=True) or series.location,
+            online_url=self.link("online_url"),
+            abstract=self.text("abstract"),
+            notes=self.text("notes"),
+            url=self.link("url"),
+        )
+        if start is not None and end is not None and not any(not p.warning for p in self.problems):
+            talk = Talk(id=talk_id, speakers=speakers, start=start, end=end, timezone=zone, links=links,
+                        status=status, path=self.path, line=self.data.line, **fields)
+        return talk
+
+    def moment(self, key: str, zone: ZoneInfo, required: bool = True) -> datetime | None:
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                self.problem(key, f'a talk needs "start", e.g. start: {EXAMPLE_START}')
+            return None
+        if isinstance(value, bool) or isinstance(value, (int, float)):
+            self.problem(key, f'"{key}: {value}" was read as a number (YAML turns a bare 14:00 into 840): '
+                              f"write the date and time, e.g. {key}: {EXAMPLE_START}")
+            return None
+        if isinstance(value, datetime):
+            moment = value
+        elif isinstance(value, date):
+            self.problem(key, f'"{key}" has a date but no time: write e.g. {key}: {value} 14:00')
+            return None
+        else:
+            text = str(value).strip()
+            if _TIME_ONLY.fullmatch(text):
+                self.problem(key, f'"{key}: {text}" is a time without a date: write e.g. {key}: 2027-02-21 {text}')
+                return None
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                self.problem(key, f'"{key}": {text!r} is not a date and time like {EXAMPLE_START} '
+                                  "or 2027-02-21T14:00-05:00")
+                return None
+        if moment.tzinfo is not None:
+            return moment.astimezone(zone)
+        try:
+            local = localize(moment, zone)
+        except ValueError as error:
+            self.problem(key, str(error))
+            return None
+        if is_ambiguous(local):
+            self.problem(key, f"{moment:%Y-%m-%d %H:%M} happens twice in {zone.key} (clocks go back): "
+                              "taking the first; give an offset like -04:00 to choose", warning=True)
+        return local
+
+    def end(self, start: datetime | None, zone: ZoneInfo, series: Series) -> datetime | None:
+        if "end" in self.data and "duration" in self.data:
+            self.problem("duration", 'give "end" or "duration", not both')
+            return None
+        if "end" in self.data:
+            end = self.moment("end", zone)
+            if start is not None and end is not None and end <= start:
+                self.problem("end", f"end {end:%Y-%m-%d %H:%M} is not after start {start:%Y-%m-%d %H:%M}")
+                return None
+            return end
+        length = series.duration
+        if "duration" in self.data:
+            try:
+                length = parse_duration(self.data["duration"])
+            except ValueError as error:
+                self.problem("duration", f'"duration": {error}')
+                return None
+            if length <= timedelta(0):
+                self.problem("duration", '"duration" must be longer than zero')
+                return None
+        return None if start is None else (start.astimezone(timezone.utc) + length).astimezone(zone)
+
+    def speakers(self) -> tuple[Speaker, ...]:
+        value = self.data.get("speaker")
+        if value is None:
+            return ()
+        items = value if isinstance(value, list) else [value]
+        speakers = []
+        for item in items:
+            if isinstance(item, dict):
+                for key in item:
+                    if key not in SPEAKER_KEYS:
+                        self.problem("speaker", f'unknown speaker key "{key}"{did_you_mean(key, SPEAKER_KEYS)}')
+                name = self.text("speaker", item.get("name"), one_line=True, where="speaker name")
+                if not name:
+                    self.problem("speaker", 'a speaker mapping needs "name"')
+                    continue
+                speakers.append(Speaker(
+                    name=name,
+                    affiliation=self.text("speaker", item.get("affiliation"), one_line=True,
+                                          where="speaker affiliation"),
+                    url=self.link("speaker", item.get("url"), where="speaker url"),
+                    bio=self.text("speaker", item.get("bio"), where="speaker bio")))
+            else:
+                name = self.text("speaker", item, one_line=True, where="speaker")
+                if name:
+                    speakers.append(Speaker(name=name))
+        return tuple(speakers)
+
+    def links(self) -> tuple[tuple[str, str], ...]:
+        value = self.data.get("links")
+        if value is None:
+            return ()
+        if not isinstance(value, dict):
+            self.problem("links", '"links" must map names to URLs, e.g. video: https://...')
+            return ()
+        links = []
+        for name, url in value.items():
+            checked = self.link("links", url, where=f"links: {name}")
+            if checked:
+                links.append((str(name), checked))
+        return tuple(links)
+
+
+@dataclass
+class TalkSet:
+    """Every talk of a series, and every problem met loading them."""
+
+    talks: list[Talk]
+    problems: list[Problem]
+    files: dict[Path, TalkFile] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if not p.warning]
+
+
+def talk_paths(talks_dir: Path) -> list[Path]:
+    """The talk files of a folder, in name order."""
+    return sorted(p for p in talks_dir.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def combine(files: list[TalkFile]) -> TalkSet:
+    """Merge per-file results, checking that talk ids are unique across files."""
+    talks: list[Talk] = []
+    problems: list[Problem] = []
+    seen: dict[str, Talk] = {}
+    for talk_file in files:
+        problems.extend(talk_file.problems)
+        for talk in talk_file.talks:
+            if talk.id in seen:
+                first = seen[talk.id]
+                problems.append(Problem(talk.path, talk.line, f'talk id "{talk.id}" is also used at '
+                                                              f"{first.path}:{first.line}"))
+                continue
+            seen[talk.id] = talk
+            talks.append(talk)
+    talks.sort(key=lambda t: (t.start, t.id))
+    return TalkSet(talks=talks, problems=problems, files={f.path: f for f in files})
+
+
+def load_talks(series: Series) -> TalkSet:
+    """Load every talk file of the series."""
+    if not series.talks_dir.is_dir():
+        return TalkSet([], [Problem(series.talks_dir, None, "no such talks folder")])
+    return combine([load_talk_file(path, series) for path in talk_paths(series.talks_dir)])
