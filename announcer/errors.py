@@ -67,7 +67,15 @@ class TemporaryFailure(DeliveryError):
 
 
 class PermanentFailure(DeliveryError):
-    """Needs a person: 5xx, failed authentication, bad certificate, no STARTTLS."""
+    """Needs a person: 5xx, failed authentication, bad certificate, no STARTTLS.
+
+    `connection` is True when the failure is the server's or the settings' (authentication,
+    certificate, STARTTLS), not this message's: the pass stops instead of failing every message.
+    """
+
+    def __init__(self, message: str, *, connection: bool = False):
+        super().__init__(message)
+        self.connection = connection
 
 
 class UncertainDelivery(DeliveryError):

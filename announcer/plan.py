@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
+
+from announcer.config import Config, MessageRule
+from announcer.talks import Talk
+from announcer.timing import due_time, format_duration
 
 
 @dataclass(frozen=True)
@@ -29,3 +34,137 @@ class PlannedMessage:
     message_id: str           # "<...@domain>", deterministic from the key
     thread_id: str | None     # the announcement's Message-ID (None for the announcement)
     changes: tuple[Change, ...] = ()
+
+
+@dataclass(frozen=True)
+class Record:
+    """What the ledger knows of one message key."""
+
+    key: str
+    talk_id: str
+    kind: str
+    due: datetime
+    state: str
+    next_try: datetime | None = None
+    message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Announced:
+    """The facts the list last heard about a talk, and the SEQUENCE that carried them."""
+
+    facts: dict[str, str | None]
+    sequence: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The messages the talks call for now, the ledger's other rows (e.g. a reminder sent for an
+    old start time), and warnings about talks that were announced and are gone."""
+
+    messages: list[PlannedMessage]
+    history: list[PlannedMessage]
+    warnings: list[str]
+
+
+FACT_KINDS = ("announcement", "update", "cancellation")
+FACT_FIELDS = ("start", "end", "location", "online_url", "status")
+_FIRST = {"cancellation": 0, "update": 1}
+
+
+def message_key(talk: Talk, rule: MessageRule) -> str:
+    """The ledger key of a scheduled message: announcements once per talk, others per start."""
+    if rule.kind == "announcement":
+        return f"{talk.id}/announcement"
+    start = talk.start.astimezone(timezone.utc)
+    return f"{talk.id}/{rule.kind}/{format_duration(rule.before)}/{start:%Y%m%dT%H%MZ}"
+
+
+def message_id_for(key: str, domain: str) -> str:
+    """A deterministic Message-ID for a ledger key, so previews thread like real sends."""
+    parts = key.split("/")
+    readable = ".".join(reversed(parts))
+    safe = re.sub(r"[^A-Za-z0-9!#$%&'*+\-=?^_`{|}~.]", "-", readable).strip(".")
+    safe = re.sub(r"\.{2,}", ".", safe)
+    return f"<{safe}@{domain}>"
+
+
+def changes_between(old: dict[str, str | None], new: dict[str, str | None]) -> tuple[Change, ...]:
+    """The announced facts that differ, in a fixed order."""
+    return tuple(Change(name, old.get(name), new.get(name)) for name in FACT_FIELDS
+                 if old.get(name) != new.get(name))
+
+
+def plan_messages(config: Config, talks: list[Talk], records: dict[str, Record],
+                  announced: dict[str, Announced], now: datetime) -> Plan:
+    """Every message the talks call for, with its state at `now` (reads no clock, no file)."""
+    planned: list[PlannedMessage] = []
+    domain = config.series.domain
+    for talk in talks:
+        closes = talk.start.astimezone(timezone.utc)
+        last = announced.get(talk.id)
+        changes = changes_between(last.facts, talk.facts) if last else ()
+        sequence = (last.sequence + (1 if changes else 0)) if last else 0
+        thread = records.get(f"{talk.id}/announcement")
+        thread_id = (thread.message_id if thread and thread.message_id
+                     else message_id_for(f"{talk.id}/announcement", domain))
+
+        def add(kind: str, key: str, due: datetime, talk_changes: tuple[Change, ...] = ()) -> None:
+            record = records.get(key)
+            planned.append(PlannedMessage(
+                talk_id=talk.id, kind=kind, key=key, due=due, closes=closes,
+                state=_state(talk, kind, record, due, closes, now), sequence=sequence,
+                message_id=record.message_id if record and record.message_id else message_id_for(key, domain),
+                thread_id=None if kind == "announcement" else thread_id, changes=talk_changes))
+
+        for rule in config.messages:
+            add(rule.kind, message_key(talk, rule), due_time(talk.start, rule.before, rule.at, config.series.timezone))
+        if changes:
+            if talk.status == "cancelled":
+                add("cancellation", f"{talk.id}/cancellation", now, changes)
+            else:
+                add("update", f"{talk.id}/update/{sequence}", now, changes)
+
+    planned_keys = {m.key for m in planned}
+    known = {t.id for t in talks}
+    history = []
+    for record in records.values():
+        if record.key not in planned_keys and record.talk_id in known:
+            history.append(PlannedMessage(
+                talk_id=record.talk_id, kind=record.kind, key=record.key, due=record.due,
+                closes=record.due, state=record.state, sequence=0,
+                message_id=record.message_id or message_id_for(record.key, domain), thread_id=None))
+    planned.sort(key=lambda m: (m.due, _FIRST.get(m.kind, 2), m.talk_id, m.key))
+    history.sort(key=lambda m: (m.due, m.talk_id, m.key))
+
+    warnings = [f'talk "{talk_id}" was announced but is no longer in {config.series.talks_dir}: nothing more '
+                "will be sent for it (to cancel it, keep its file and set status: cancelled)"
+                for talk_id in sorted(set(announced) - known)]
+    return Plan(planned, history, warnings)
+
+
+def _state(talk: Talk, kind: str, record: Record | None, due: datetime, closes: datetime,
+           now: datetime) -> str:
+    if record is not None and record.state not in ("retry", "missed"):
+        return record.state
+    if talk.status == "tentative" or (talk.status == "cancelled" and kind != "cancellation"):
+        return "skipped"
+    if now >= closes:
+        return "missed"
+    if record is not None and record.state == "retry":
+        return "retry"
+    return "due" if now >= due else "pending"
+
+
+def sendable(plan: Plan, records: dict[str, Record], now: datetime) -> list[PlannedMessage]:
+    """The messages a pass at `now` should send: due ones, and retries whose wait is over."""
+    ready = []
+    for message in plan.messages:
+        if message.state == "due":
+            ready.append(message)
+        elif message.state == "retry":
+            record = records.get(message.key)
+            if record is None or record.next_try is None or record.next_try <= now:
+                ready.append(message)
+    # Cancellations and updates first: a reminder should not reach the list before the news.
+    return sorted(ready, key=lambda m: (_FIRST.get(m.kind, 2), m.due))

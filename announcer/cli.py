@@ -1,0 +1,170 @@
+"""The command line: parse options, call one function, turn errors into exit codes.
+
+Heavy modules are imported inside the commands so that `announcer --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from announcer import __version__
+from announcer.errors import AnnouncerError, ExitCode, UsageError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
+                  help="Announce seminar talks to a mailing list: on time, exactly once.")
+state: dict[str, Optional[str]] = {"config": None}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"announcer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    config: Optional[str] = typer.Option(None, "--config", metavar="PATH",
+                                         help="announcer.toml (default: $ANNOUNCER_CONFIG, then ./announcer.toml)"),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Announce seminar talks to a mailing list: on time, exactly once."""
+    state["config"] = config
+
+
+def fail(error: AnnouncerError) -> typer.Exit:
+    """Print an error as its one line(s) on stderr and give the exit to raise."""
+    typer.echo(str(error), err=True)
+    return typer.Exit(int(error.exit_code))
+
+
+def warn(lines: list) -> None:
+    for line in lines:
+        typer.echo(str(line) if str(line).split(":", 1)[0] else f"warning: {line}", err=True)
+
+
+@app.command()
+def init(directory: Path = typer.Argument(Path("."), metavar="[DIR]")) -> None:
+    """Write a commented announcer.toml, an example talk and a templates/ folder."""
+    from announcer.skeleton import write_skeleton
+
+    try:
+        for path in write_skeleton(directory):
+            typer.echo(f"wrote {path}")
+    except AnnouncerError as error:
+        raise fail(error)
+
+
+@app.command()
+def check(now: Optional[str] = typer.Option(None, help="Act as if it were this ISO 8601 time.")) -> None:
+    """Load config, talks and templates, render every planned message; print every problem."""
+    from announcer.series import check_series
+
+    try:
+        report = check_series(state["config"], now)
+    except AnnouncerError as error:
+        raise fail(error)
+    for problem in report.problems:
+        typer.echo(str(problem), err=True)
+    typer.echo(report.summary)
+    if report.errors:
+        raise typer.Exit(ExitCode.BAD_INPUT)
+
+
+@app.command()
+def plan(
+    all_: bool = typer.Option(False, "--all", help="Include messages already sent, missed or skipped."),
+    json_: bool = typer.Option(False, "--json", help="Print a JSON list of {talk, kind, due, state}."),
+    now: Optional[str] = typer.Option(None, help="Act as if it were this ISO 8601 time."),
+) -> None:
+    """List the upcoming messages: due time, talk, kind and state."""
+    from announcer.series import plan_rows
+
+    try:
+        table, warnings = plan_rows(state["config"], now, include_all=all_, as_json=json_)
+    except AnnouncerError as error:
+        raise fail(error)
+    warn(warnings)
+    typer.echo(table)
+
+
+@app.command()
+def preview(
+    talk: Optional[str] = typer.Argument(None, help="Only this talk's messages."),
+    kind: Optional[str] = typer.Option(None, help="Only this kind (announcement, reminder, ...)."),
+    out: Optional[Path] = typer.Option(None, metavar="DIR", help="Write TALK.KIND.eml files here."),
+    now: Optional[str] = typer.Option(None, help="Act as if it were this ISO 8601 time."),
+) -> None:
+    """Render messages exactly as they would be sent, without sending or recording anything."""
+    from announcer.series import preview_messages
+
+    try:
+        output, warnings = preview_messages(state["config"], talk, kind, out, now)
+    except AnnouncerError as error:
+        raise fail(error)
+    warn(warnings)
+    typer.echo(output, nl=False)
+
+
+@app.command()
+def send(
+    talk: Optional[str] = typer.Argument(None, help="The talk to send a message for."),
+    kind: Optional[str] = typer.Option(None, help="Which message of the talk (with TALK)."),
+    due: bool = typer.Option(False, "--due", help="Send every message whose time has come."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be sent; send and record nothing."),
+    force: bool = typer.Option(False, "--force", help="Send again even if it was sent (a fresh Message-ID)."),
+    now: Optional[str] = typer.Option(None, help="Act as if it were this ISO 8601 time."),
+) -> None:
+    """Send one message now (TALK --kind KIND), or every due one (--due)."""
+    from announcer.series import send_command
+
+    try:
+        if due == bool(talk):
+            raise UsageError("give either TALK --kind KIND or --due")
+        if talk and not kind:
+            raise UsageError("TALK needs --kind KIND (e.g. --kind announcement)")
+        if due and (kind or force):
+            raise UsageError("--due takes no --kind or --force")
+        if now and not due and not dry_run:
+            raise UsageError("--now goes with --due or --dry-run")
+        output, code = send_command(state["config"], talk, kind, dry_run=dry_run, force=force, now_text=now)
+    except AnnouncerError as error:
+        raise fail(error)
+    typer.echo(output, nl=False)
+    raise typer.Exit(code)
+
+
+@app.command()
+def daemon(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every pass, not only sends.")) -> None:
+    """Run until stopped, sending each message on time."""
+    from announcer.daemon import run_daemon
+
+    try:
+        code = run_daemon(state["config"], verbose=verbose)
+    except AnnouncerError as error:
+        raise fail(error)
+    raise typer.Exit(code)
+
+
+@app.command()
+def log(talk: Optional[str] = typer.Argument(None, help="Only this talk.")) -> None:
+    """The ledger's history: when each message was sent, its Message-ID, or the error."""
+    from announcer.series import log_lines
+
+    try:
+        typer.echo(log_lines(state["config"], talk), nl=False)
+    except AnnouncerError as error:
+        raise fail(error)
+
+
+def main() -> None:
+    """Entry point of the `announcer` script."""
+    try:
+        app(standalone_mode=True)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(ExitCode.INTERRUPTED)

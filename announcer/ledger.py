@@ -1,0 +1,202 @@
+"""The SQLite send ledger: claim a message before sending it, record the outcome after."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from announcer.errors import AnnouncerError
+from announcer.plan import FACT_KINDS, Announced, PlannedMessage, Record
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    key        TEXT PRIMARY KEY,
+    talk       TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    due        TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    next_try   TEXT,
+    message_id TEXT,
+    sequence   INTEGER,
+    facts      TEXT,
+    last_error TEXT,
+    owner      TEXT,
+    updated    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id         INTEGER PRIMARY KEY,
+    at         TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    talk       TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    message_id TEXT,
+    detail     TEXT
+);
+CREATE INDEX IF NOT EXISTS events_talk ON events (talk, at);
+"""
+CLAIMABLE = {
+    "due": "(messages.state = 'missed' OR (messages.state = 'retry' AND "
+           "(messages.next_try IS NULL OR messages.next_try <= excluded.updated)))",
+    "manual": "messages.state IN ('missed', 'failed', 'retry')",
+    "force": "messages.state != 'claimed'",
+}
+FIRST_RETRY = timedelta(minutes=1)
+LAST_RETRY = timedelta(hours=1)
+
+
+def stamp(moment: datetime) -> str:
+    """A UTC time as fixed-width text, so that text order is time order."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def unstamp(text: str | None) -> datetime | None:
+    """The inverse of stamp."""
+    return None if text is None else datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Backoff before the next try: 1 minute, doubling, at most 1 hour."""
+    return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), LAST_RETRY)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of a message's history, for `announcer log`."""
+
+    at: datetime
+    talk_id: str
+    kind: str
+    state: str
+    message_id: str | None
+    detail: str | None
+
+
+class Ledger:
+    """The send ledger at one path. Every write is its own short transaction."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.Error as error:
+            raise AnnouncerError(f"{self.path}: cannot open the ledger: {error}") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def records(self) -> dict[str, Record]:
+        """Every message the ledger knows, by key."""
+        rows = self.db.execute("SELECT key, talk, kind, due, state, next_try, message_id FROM messages")
+        return {key: Record(key, talk, kind, unstamp(due), state, unstamp(next_try), message_id)
+                for key, talk, kind, due, state, next_try, message_id in rows}
+
+    def announced(self) -> dict[str, Announced]:
+        """For each talk, the facts and SEQUENCE of the last message that told the list about it."""
+        marks = ",".join("?" * len(FACT_KINDS))
+        rows = self.db.execute(
+            f"SELECT talk, facts, sequence FROM messages WHERE state = 'sent' AND kind IN ({marks}) "
+            "AND facts IS NOT NULL ORDER BY sequence, updated", FACT_KINDS)
+        return {talk: Announced(json.loads(facts), sequence) for talk, facts, sequence in rows}
+
+    def claim(self, message: PlannedMessage, now: datetime, mode: str = "due") -> bool:
+        """Take a message for sending; False when another process has it or its state forbids it.
+
+        mode "due" (a pass) takes new messages, missed ones whose talk moved later, and retries
+        whose wait is over; "manual" (send TALK) also failed ones and retries at once; "force" any
+        message not in flight. The insert-or-update is one statement: of two processes one wins.
+        """
+        allowed = CLAIMABLE[mode]
+        cursor = self.db.execute(
+            "INSERT INTO messages (key, talk, kind, due, state, attempts, owner, updated) "
+            "VALUES (?, ?, ?, ?, 'claimed', 1, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET state = 'claimed', attempts = messages.attempts + 1, "
+            f"owner = excluded.owner, updated = excluded.updated WHERE {allowed}",
+            (message.key, message.talk_id, message.kind, stamp(message.due), self.owner, stamp(now)))
+        return cursor.rowcount == 1
+
+    def attempts(self, key: str) -> int:
+        row = self.db.execute("SELECT attempts FROM messages WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else 0
+
+    def record(self, message: PlannedMessage, state: str, now: datetime, *, message_id: str | None = None,
+               facts: dict | None = None, error: str | None = None, next_try: datetime | None = None) -> None:
+        """Record what became of a message (and add it to its history)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute(
+                "INSERT INTO messages (key, talk, kind, due, state, updated) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (key) DO NOTHING",
+                (message.key, message.talk_id, message.kind, stamp(message.due), state, stamp(now)))
+            self.db.execute(
+                "UPDATE messages SET state = ?, updated = ?, owner = NULL, last_error = ?, next_try = ?, "
+                "message_id = COALESCE(?, message_id), sequence = COALESCE(?, sequence), "
+                "facts = COALESCE(?, facts) WHERE key = ?",
+                (state, stamp(now), error, next_try and stamp(next_try), message_id,
+                 message.sequence if facts is not None else None,
+                 json.dumps(facts, sort_keys=True) if facts is not None else None, message.key))
+            self.db.execute(
+                "INSERT INTO events (at, key, talk, kind, state, message_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (stamp(now), message.key, message.talk_id, message.kind, state, message_id, error))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def recover_abandoned(self, now: datetime) -> list[str]:
+        """Claims left by a process on this host that has died become `uncertain`; returns their keys."""
+        host = socket.gethostname()
+        stale = []
+        for key, owner in self.db.execute("SELECT key, owner FROM messages WHERE state = 'claimed'").fetchall():
+            owner_host, _, pid = (owner or ":").rpartition(":")
+            if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+                stale.append(key)
+        for key in stale:
+            cursor = self.db.execute(
+                "UPDATE messages SET state = 'uncertain', owner = NULL, updated = ?, last_error = ? "
+                "WHERE key = ? AND state = 'claimed' RETURNING talk, kind, message_id",
+                (stamp(now), "the process sending it stopped before recording the outcome", key))
+            for talk, kind, message_id in cursor.fetchall():
+                self.db.execute(
+                    "INSERT INTO events (at, key, talk, kind, state, message_id, detail) "
+                    "VALUES (?, ?, ?, ?, 'uncertain', ?, ?)",
+                    (stamp(now), key, talk, kind, message_id,
+                     "the process sending it stopped before recording the outcome"))
+        return stale
+
+    def history(self, talk_id: str | None = None) -> list[Event]:
+        """Every recorded outcome, oldest first; only one talk's when talk_id is given."""
+        query = "SELECT at, talk, kind, state, message_id, detail FROM events"
+        rows = (self.db.execute(query + " WHERE talk = ? ORDER BY id", (talk_id,)) if talk_id
+                else self.db.execute(query + " ORDER BY id"))
+        return [Event(unstamp(at), talk, kind, state, message_id, detail)
+                for at, talk, kind, state, message_id, detail in rows]
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
