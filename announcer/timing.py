@@ -35,7 +35,8 @@ def format_duration(span: timedelta) -> str:
 def parse_time_of_day(text: str) -> time:
     """Parse a quoted `HH:MM` (ValueError explains an unquoted YAML/TOML number)."""
     if not isinstance(text, str) or not _TIME_OF_DAY.fullmatch(text.strip()):
-        raise ValueError(f"{text!r} is not a time of day: write it quoted, as \"09:00\"")
+        shown = repr(text) if isinstance(text, str) else str(text)
+        raise ValueError(f"{shown} is not a time of day: write it quoted, as \"09:00\"")
     hours, minutes = text.strip().split(":")
     return time(int(hours), int(minutes))
 
@@ -83,8 +84,9 @@ def due_time(start: datetime, before: timedelta, at: time | None, zone: ZoneInfo
     try:
         local = localize(wall, zone)
     except ValueError:
-        # `at` falls in the spring-forward gap on that day: the first instant after the gap.
-        local = wall.replace(tzinfo=zone, fold=1).astimezone(timezone.utc).astimezone(zone)
+        # `at` falls in the spring-forward gap that day. Read with the offset in force before the
+        # change (fold=0), the wall time lands as far after the gap as it was into it (02:30 -> 03:30).
+        local = wall.replace(tzinfo=zone, fold=0).astimezone(timezone.utc).astimezone(zone)
     return local.astimezone(timezone.utc)
 
 

@@ -1,0 +1,107 @@
+from dataclasses import replace
+from datetime import datetime, timezone
+
+from announcer.config import load_config
+from announcer.plan import Announced, Record, plan_messages, sendable
+from announcer.talks import load_talks
+
+from series_files import PENNINGTON, write_series
+
+UTC = timezone.utc
+
+
+def setup(tmp_path, files=None):
+    config = load_config(write_series(tmp_path, files or {"pennington.yaml": PENNINGTON}))
+    return config, load_talks(config.series).talks
+
+
+def states(plan):
+    return [(m.kind, m.state) for m in plan.messages]
+
+
+def test_states_over_time(tmp_path):
+    config, talks = setup(tmp_path)
+    at = lambda *a: datetime(*a, tzinfo=UTC)  # noqa: E731
+    assert states(plan_messages(config, talks, {}, {}, at(2027, 2, 14, 13, 59))) == [
+        ("announcement", "pending"), ("reminder", "pending")]
+    assert states(plan_messages(config, talks, {}, {}, at(2027, 2, 14, 14, 0))) == [
+        ("announcement", "due"), ("reminder", "pending")]
+    assert states(plan_messages(config, talks, {}, {}, at(2027, 2, 21, 18, 0))) == [
+        ("announcement", "due"), ("reminder", "due")]
+    assert states(plan_messages(config, talks, {}, {}, at(2027, 2, 21, 19, 0))) == [
+        ("announcement", "missed"), ("reminder", "missed")]
+
+
+def test_due_times_and_keys(tmp_path):
+    config, talks = setup(tmp_path)
+    plan = plan_messages(config, talks, {}, {}, datetime(2027, 1, 1, tzinfo=UTC))
+    announcement, reminder = plan.messages
+    assert announcement.due == datetime(2027, 2, 14, 14, 0, tzinfo=UTC)
+    assert reminder.due == datetime(2027, 2, 21, 18, 0, tzinfo=UTC)
+    assert announcement.key == "pennington/announcement"
+    assert reminder.key == "pennington/reminder/1h/20270221T1900Z"
+    assert announcement.message_id == "<announcement.pennington@mad.example.edu>"
+    assert reminder.thread_id == announcement.message_id and announcement.thread_id is None
+    assert reminder.closes == datetime(2027, 2, 21, 19, 0, tzinfo=UTC)
+
+
+def test_tentative_and_cancelled_are_skipped(tmp_path):
+    config, talks = setup(tmp_path, {"t.yaml": PENNINGTON + "status: tentative\n",
+                                     "c.yaml": PENNINGTON + "status: cancelled\n"})
+    plan = plan_messages(config, talks, {}, {}, datetime(2027, 2, 21, 18, 30, tzinfo=UTC))
+    assert {m.state for m in plan.messages} == {"skipped"}
+    assert sendable(plan, {}, datetime(2027, 2, 21, 18, 30, tzinfo=UTC)) == []
+
+
+def test_sent_record_wins_and_retry_waits(tmp_path):
+    config, talks = setup(tmp_path)
+    now = datetime(2027, 2, 21, 18, 30, tzinfo=UTC)
+    first = plan_messages(config, talks, {}, {}, now).messages
+    records = {
+        first[0].key: Record(first[0].key, "pennington", "announcement", first[0].due, "sent"),
+        first[1].key: Record(first[1].key, "pennington", "reminder", first[1].due, "retry",
+                             next_try=datetime(2027, 2, 21, 18, 40, tzinfo=UTC)),
+    }
+    plan = plan_messages(config, talks, records, {}, now)
+    assert states(plan) == [("announcement", "sent"), ("reminder", "retry")]
+    assert sendable(plan, records, now) == []
+    later = datetime(2027, 2, 21, 18, 41, tzinfo=UTC)
+    assert [m.kind for m in sendable(plan_messages(config, talks, records, {}, later), records, later)] == ["reminder"]
+
+
+def test_change_after_announcement_plans_update_first(tmp_path):
+    config, talks = setup(tmp_path)
+    talk = talks[0]
+    old = replace(talk, location="Eck 206").facts
+    now = datetime(2027, 2, 21, 18, 30, tzinfo=UTC)
+    plan = plan_messages(config, talks, {}, {talk.id: Announced(old, 0)}, now)
+    update = next(m for m in plan.messages if m.kind == "update")
+    assert update.key == "pennington/update/1" and update.sequence == 1
+    assert [(c.field, c.old, c.new) for c in update.changes] == [("location", "Eck 206", "Auditorium Hall 150")]
+    assert [m.kind for m in sendable(plan, {}, now)] == ["update", "announcement", "reminder"]
+
+
+def test_cancellation_after_announcement(tmp_path):
+    config, talks = setup(tmp_path, {"pennington.yaml": PENNINGTON + "status: cancelled\n"})
+    talk = talks[0]
+    announced = {talk.id: Announced(replace(talk, status="confirmed").facts, 2)}
+    plan = plan_messages(config, talks, {}, announced, datetime(2027, 2, 20, tzinfo=UTC))
+    assert [(m.kind, m.state, m.sequence) for m in plan.messages] == [
+        ("announcement", "skipped", 3), ("cancellation", "due", 3), ("reminder", "skipped", 3)]
+
+
+def test_moved_talk_gets_new_reminder_key_and_old_one_is_history(tmp_path):
+    config, talks = setup(tmp_path)
+    old_key = "pennington/reminder/1h/20270220T1900Z"
+    records = {old_key: Record(old_key, "pennington", "reminder", datetime(2027, 2, 20, 18, tzinfo=UTC), "sent")}
+    plan = plan_messages(config, talks, records, {}, datetime(2027, 2, 21, 18, 30, tzinfo=UTC))
+    assert [m.key for m in plan.history] == [old_key]
+    reminder = next(m for m in plan.messages if m.kind == "reminder")
+    assert reminder.state == "due"
+
+
+def test_vanished_talk_warns_and_plans_nothing(tmp_path):
+    config, talks = setup(tmp_path)
+    plan = plan_messages(config, talks, {}, {"gone-talk": Announced({}, 0)}, datetime(2027, 1, 1, tzinfo=UTC))
+    assert len(plan.warnings) == 1 and '"gone-talk" was announced but is no longer in' in plan.warnings[0]
+    assert {m.talk_id for m in plan.messages} == {"pennington"}

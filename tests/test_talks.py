@@ -1,0 +1,185 @@
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from announcer.config import load_config
+from announcer.talks import load_talk_file, load_talks
+
+from series_files import PENNINGTON, write_series
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load(tmp_path, files: dict[str, str]):
+    config = load_config(write_series(tmp_path, files))
+    return load_talks(config.series)
+
+
+def only_problem(tmp_path, text: str, name: str = "talk.yaml") -> str:
+    talkset = load(tmp_path, {name: text})
+    assert len(talkset.problems) == 1, talkset.problems
+    return str(talkset.problems[0])
+
+
+def test_every_seed_example_loads():
+    config = load_config(ROOT / "config.example.toml")
+    talkset = load_talks(config.series)
+    assert talkset.problems == []
+    ids = {t.id for t in talkset.talks}
+    assert {"2027-02-21-pennington", "2027-02-28-el-alaoui", "2027-11-09-mahoney", "2027-03-16-pennington-rmt",
+            "2027-09-07-mukherjee"} <= ids
+    assert {f"2027-04-0{d}-hanin-{n}" for n, d in enumerate(range(5, 10), start=1)} <= ids
+    by_id = {t.id: t for t in talkset.talks}
+    assert by_id["2027-02-28-el-alaoui"].is_tba
+    course = [t for t in talkset.talks if "hanin" in t.id]
+    assert [t.location for t in course] == ["Eck 206", "Eck 202", "Eck 202", "Eck 203", "Eck 202"]
+    assert all(t.speakers[0].name == "Boris Hanin" for t in course)
+    assert course[3].start.strftime("%H:%M") == "15:30"
+    assert dict(by_id["2027-09-07-mukherjee"].links)["video"].startswith("https://www.youtube.com/")
+    assert all(t.start > datetime(2026, 11, 22, tzinfo=timezone.utc) for t in talkset.talks)
+
+
+def test_single_talk_defaults(tmp_path):
+    talkset = load(tmp_path, {"2027-02-21-pennington.yaml": PENNINGTON})
+    talk = talkset.talks[0]
+    assert talk.id == "2027-02-21-pennington"
+    assert talk.location == "Auditorium Hall 150"
+    assert talk.status == "confirmed"
+    assert talk.start.isoformat() == "2027-02-21T14:00:00-05:00"
+    assert talk.speaker_line == "Jeffrey Pennington (Google)"
+
+
+def test_course_file_shares_defaults_and_numbers_ids(tmp_path):
+    talkset = load(tmp_path, {"course.yaml": """\
+        speaker: Boris Hanin
+        duration: 1h30m
+        location: Eck 202
+        talks:
+          - title: One
+            start: 2027-04-05 15:00
+          - title: Two
+            start: 2027-04-06 15:00
+            location: Eck 203
+        """})
+    assert [t.id for t in talkset.talks] == ["course-1", "course-2"]
+    assert [t.location for t in talkset.talks] == ["Eck 202", "Eck 203"]
+    assert talkset.talks[0].end.strftime("%H:%M") == "16:30"
+
+
+def test_speaker_forms(tmp_path):
+    talkset = load(tmp_path, {"a.yaml": """\
+        title: Panel
+        speaker:
+          - Lenka Zdeborová
+          - name: Florent Krzakala
+            affiliation: EPFL
+        start: 2027-05-04 14:00
+        """})
+    assert talkset.talks[0].speaker_line == "Lenka Zdeborová, Florent Krzakala (EPFL)"
+
+
+def test_offset_and_zone(tmp_path):
+    talkset = load(tmp_path, {
+        "zurich.yaml": "title: Z\nstart: 2027-03-30 14:00\ntimezone: Europe/Zurich\n",
+        "offset.yaml": "title: O\nstart: 2027-03-30T14:00:00+02:00\n"})
+    by_id = {t.id: t for t in talkset.talks}
+    assert by_id["zurich"].start.astimezone(timezone.utc) == datetime(2027, 3, 30, 12, 0, tzinfo=timezone.utc)
+    assert by_id["offset"].start.astimezone(timezone.utc) == datetime(2027, 3, 30, 12, 0, tzinfo=timezone.utc)
+    assert by_id["offset"].start.tzinfo.key == "America/New_York"
+
+
+def test_malformed_yaml(tmp_path):
+    problem = only_problem(tmp_path, "title: [unclosed\nstart: 2027-02-21 14:00\n")
+    assert problem.startswith(f"{tmp_path}/talks/talk.yaml:2: not valid YAML")
+
+
+def test_bare_time_is_a_number(tmp_path):
+    problem = only_problem(tmp_path, "title: T\nstart: 14:00\n")
+    assert problem == (f'{tmp_path}/talks/talk.yaml:2: "start: 840" was read as a number (YAML turns a bare '
+                       "14:00 into 840): write the date and time, e.g. start: 2027-02-21 14:00")
+
+
+def test_time_without_date(tmp_path):
+    problem = only_problem(tmp_path, 'title: T\nstart: "14:00"\n')
+    assert problem == (f'{tmp_path}/talks/talk.yaml:2: "start: 14:00" is a time without a date: '
+                       "write e.g. start: 2027-02-21 14:00")
+
+
+def test_date_without_time(tmp_path):
+    assert "has a date but no time" in only_problem(tmp_path, "title: T\nstart: 2027-02-21\n")
+
+
+def test_end_before_start(tmp_path):
+    problem = only_problem(tmp_path, "title: T\nstart: 2027-02-21 14:00\nend: 2027-02-21 13:00\n")
+    assert problem == f"{tmp_path}/talks/talk.yaml:3: end 2027-02-21 13:00 is not after start 2027-02-21 14:00"
+
+
+def test_unknown_zone(tmp_path):
+    problem = only_problem(tmp_path, "title: T\nstart: 2027-02-21 14:00\ntimezone: Mars/Olympus\n")
+    assert problem.startswith(f"{tmp_path}/talks/talk.yaml:3: unknown timezone 'Mars/Olympus'")
+
+
+def test_unknown_key_with_hint(tmp_path):
+    problem = only_problem(tmp_path, "title: T\nstart: 2027-02-21 14:00\nabstarct: x\n")
+    assert problem == f'{tmp_path}/talks/talk.yaml:3: unknown key "abstarct" (did you mean "abstract"?)'
+
+
+def test_status_hint(tmp_path):
+    problem = only_problem(tmp_path, "title: T\nstart: 2027-02-21 14:00\nstatus: canceled\n")
+    assert 'did you mean "cancelled"?' in problem
+
+
+def test_duplicate_ids_name_both_files(tmp_path):
+    talkset = load(tmp_path, {"a.yaml": "id: same\ntitle: A\nstart: 2027-02-21 14:00\n",
+                              "b.yaml": "title: B\n\nid: same\nstart: 2027-02-22 14:00\n"})
+    assert [str(p) for p in talkset.problems] == [
+        f'{tmp_path}/talks/b.yaml:1: talk id "same" is also used at {tmp_path}/talks/a.yaml:1']
+
+
+def test_not_utf8(tmp_path):
+    config = load_config(write_series(tmp_path, {}))
+    path = tmp_path / "talks" / "latin1.yaml"
+    path.write_bytes("title: T\nspeaker: Zdeborov\xe1\n".encode("latin-1"))
+    result = load_talk_file(path, config.series)
+    assert [str(p) for p in result.problems] == [
+        f"{path}:2: not UTF-8 text (byte 0xe1); save the file as UTF-8"]
+
+
+def test_spring_forward_gap(tmp_path):
+    problem = only_problem(tmp_path, "title: T\nstart: 2027-03-14 02:30\n")
+    assert problem == (f"{tmp_path}/talks/talk.yaml:2: 2027-03-14 02:30 does not exist in America/New_York "
+                       "(the clocks skip it when daylight saving starts)")
+
+
+def test_autumn_fold_is_a_warning(tmp_path):
+    talkset = load(tmp_path, {"talk.yaml": "title: T\nstart: 2027-11-07 01:30\n"})
+    assert talkset.talks and talkset.errors == []
+    assert "happens twice in America/New_York" in str(talkset.problems[0])
+    assert talkset.problems[0].warning
+
+
+def test_empty_file_is_a_warning(tmp_path):
+    talkset = load(tmp_path, {"draft.yaml": "# to be written\n"})
+    assert talkset.errors == [] and talkset.talks == []
+    assert str(talkset.problems[0]) == f"{tmp_path}/talks/draft.yaml:1: warning: empty file: no talk yet"
+
+
+@pytest.mark.parametrize("field", ["title", "location"])
+def test_header_fields_refuse_line_breaks(tmp_path, field):
+    text = f'{field}: "Deep nets\\nBcc: victim@example.com"\nstart: 2027-02-21 14:00\n'
+    if field == "location":
+        text = "title: T\n" + text
+    problem = only_problem(tmp_path, text)
+    assert f'"{field}" must be on one line' in problem
+
+
+def test_links_must_be_http_or_mailto(tmp_path):
+    problem = only_problem(tmp_path, "title: T\nstart: 2027-02-21 14:00\nlinks:\n  slides: javascript:alert(1)\n")
+    assert '"links: slides" must be an http(s) or mailto link' in problem
+
+
+def test_all_problems_in_one_run(tmp_path):
+    talkset = load(tmp_path, {"a.yaml": "title: T\nstart: 14:00\n", "b.yaml": "title: [", "c.yaml": PENNINGTON})
+    assert len(talkset.errors) == 2
+    assert [t.id for t in talkset.talks] == ["c"]
