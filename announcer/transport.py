@@ -92,10 +92,10 @@ class SmtpTransport:
         settings, place = self.settings, self._place
         if settings.username and settings.security == "none":
             raise PermanentFailure(f'{place}: refusing to send the password for {settings.username!r} '
-                                   'without TLS (set security to "starttls" or "tls")')
+                                   'without TLS (set security to "starttls" or "tls")', connection=True)
         if settings.username and self._password is None:
             hint = f" (set ${settings.password_env})" if settings.password_env else ""
-            raise PermanentFailure(f"{place}: no password for {settings.username!r}{hint}")
+            raise PermanentFailure(f"{place}: no password for {settings.username!r}{hint}", connection=True)
         context = self._tls_context() if settings.security != "none" else None
         smtp: smtplib.SMTP | None = None
         step = "connect"
@@ -124,26 +124,26 @@ class SmtpTransport:
         try:
             return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
         except (OSError, ssl.SSLError) as error:
-            raise PermanentFailure(f"{self._place}: cannot load ca_file {ca_file}: {_reason(error)}") from error
+            raise PermanentFailure(f"{self._place}: cannot load ca_file {ca_file}: {_reason(error)}",
+                                   connection=True) from error
 
     def _setup_failure(self, step: str, error: Exception) -> DeliveryError:
-        """Classify a failure while connecting, starting TLS or logging in."""
+        """Classify a failure while connecting, starting TLS or logging in (permanent ones stop the pass)."""
         place, user = self._place, self.settings.username
         if isinstance(error, smtplib.SMTPNotSupportedError):
-            return PermanentFailure(f"{place}: the server does not offer {step}")
-        if isinstance(error, smtplib.SMTPAuthenticationError):
-            failure = PermanentFailure if error.smtp_code >= 500 else TemporaryFailure
-            return failure(f"{place}: authentication failed for {user!r} ({_reply(error.smtp_code, error.smtp_error)})")
+            return PermanentFailure(f"{place}: the server does not offer {step}", connection=True)
         if isinstance(error, smtplib.SMTPResponseException):
-            return _reply_failure(place, f"refused at {step}", error.smtp_code, error.smtp_error)
+            what = f"authentication failed for {user!r}" if step == "AUTH" else f"refused at {step}"
+            return _reply_failure(place, what, error.smtp_code, error.smtp_error, connection=True)
         if isinstance(error, smtplib.SMTPServerDisconnected):
             return TemporaryFailure(f"{place}: connection lost at {step} ({error})")
         if isinstance(error, smtplib.SMTPException):
-            return PermanentFailure(f"{place}: {step} failed: {error}")
+            return PermanentFailure(f"{place}: {step} failed: {error}", connection=True)
         if isinstance(error, ssl.SSLCertVerificationError):
-            return PermanentFailure(f"{place}: certificate verification failed: {error.verify_message}")
+            return PermanentFailure(f"{place}: certificate verification failed: {error.verify_message}",
+                                    connection=True)
         if isinstance(error, ssl.SSLError) and not isinstance(error, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
-            return PermanentFailure(f"{place}: TLS failed at {step}: {_reason(error)}")
+            return PermanentFailure(f"{place}: TLS failed at {step}: {_reason(error)}", connection=True)
         if isinstance(error, TimeoutError):
             return TemporaryFailure(f"{place}: timed out at {step} after {self.settings.timeout:g}s")
         if isinstance(error, ConnectionRefusedError):
@@ -168,8 +168,8 @@ class SmtpTransport:
                 if code not in (250, 251):
                     refused.append((recipient, code, reply))
             if refused:
-                failure = PermanentFailure if any(code >= 500 for _, code, _ in refused) else TemporaryFailure
                 details = "; ".join(f"<{rcpt}> {_reply(code, reply)}" for rcpt, code, reply in refused)
+                failure = PermanentFailure if any(code >= 500 for _, code, _ in refused) else TemporaryFailure
                 raise self._abandon(smtp, failure(f"{place}: recipient refused: {details}"))
             code, reply = smtp.docmd("DATA")
             if code != 354:
@@ -289,10 +289,11 @@ def _reply(code: int, text: bytes | str) -> str:
     return f"{code} {' '.join(text.split())}"
 
 
-def _reply_failure(place: str, what: str, code: int, text: bytes | str) -> DeliveryError:
+def _reply_failure(place: str, what: str, code: int, text: bytes | str, connection: bool = False) -> DeliveryError:
     """A 5xx reply needs a person; anything else (4xx, garbled) may pass."""
-    failure = PermanentFailure if code >= 500 else TemporaryFailure
-    return failure(f"{place}: {what}: {_reply(code, text)}")
+    if code >= 500:
+        return PermanentFailure(f"{place}: {what}: {_reply(code, text)}", connection=connection)
+    return TemporaryFailure(f"{place}: {what}: {_reply(code, text)}")
 
 
 def _reason(error: OSError) -> str:

@@ -106,13 +106,15 @@ def test_wrong_password_is_permanent_and_not_shown(smtp_starttls: MailServer) ->
     text = str(failure.value)
     assert text.startswith(f"127.0.0.1:{smtp_starttls.port}: authentication failed for 'mad'")
     assert "535" in text
+    assert failure.value.connection  # the settings are wrong: the pass stops
     assert wrong not in text and PASSWORD not in text
     assert smtp_starttls.messages == []
 
 
 def test_untrusted_certificate_is_permanent(smtp_starttls: MailServer) -> None:
-    with pytest.raises(PermanentFailure, match="certificate verif"):
+    with pytest.raises(PermanentFailure, match="certificate verif") as failure:
         send(settings(smtp_starttls, ca_file=None), make_message())
+    assert failure.value.connection
     assert smtp_starttls.messages == []
 
 
@@ -153,8 +155,9 @@ def test_451_is_temporary_and_the_connection_stays_usable(smtp_starttls: MailSer
 @pytest.mark.parametrize("stage", ["rcpt", "data"])
 def test_550_is_permanent(smtp_starttls: MailServer, stage: str) -> None:
     smtp_starttls.fail(stage, 550)
-    with pytest.raises(PermanentFailure, match="550 5.7.1"):
+    with pytest.raises(PermanentFailure, match="550 5.7.1") as failure:
         send(settings(smtp_starttls), make_message())
+    assert not failure.value.connection  # this message's problem: the pass goes on
     assert smtp_starttls.messages == []
 
 
