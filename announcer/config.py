@@ -94,8 +94,8 @@ SCHEMA: dict[str, set[str]] = {
     "smtp": {"host", "port", "security", "username", "password_env", "ca_file", "timeout"},
     "state": {"path"},
 }
-DEFAULT_MESSAGES = ({"kind": "announcement", "before": "7d", "at": "09:00"},
-                    {"kind": "reminder", "before": "1h"})
+DEFAULT_MESSAGES = [{"kind": "announcement", "before": "7d", "at": "09:00"},
+                    {"kind": "reminder", "before": "1h"}]
 _SIZE = re.compile(r"(\d+)\s*(B|KB|MB)?", re.IGNORECASE)
 _KIND = re.compile(r"[a-z][a-z0-9_-]*")
 
@@ -164,7 +164,7 @@ class _Reader:
 
     def text(self, table: str, data: dict, key: str, required: bool = False, index: int = 0) -> str | None:
         value = data.get(key)
-        if value is None:
+        if value is None or (value == "" and not required):
             if required:
                 self.problem(table, "", f'[{table}] needs "{key}"', index)
             return None

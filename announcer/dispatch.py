@@ -143,7 +143,9 @@ class Dispatcher:
             self.transport.send(email)
         except TemporaryFailure as error:
             wait = retry_delay(self.ledger.attempts(message.key))
-            return self._record(message, "retry", now, str(error), next_try=now + wait, email=email)
+            outcome = self._record(message, "retry", now, str(error), next_try=now + wait, email=email)
+            outcome.stops_pass = error.connection
+            return outcome
         except PermanentFailure as error:
             outcome = self._record(message, "failed", now, str(error), email=email)
             outcome.stops_pass = error.connection

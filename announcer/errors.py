@@ -57,9 +57,18 @@ class LockedError(AnnouncerError):
 
 
 class DeliveryError(AnnouncerError):
-    """A message could not be handed to the transport."""
+    """A message could not be handed to the transport.
+
+    `connection` is True when the failure is the server's or the settings' (refused connection,
+    authentication, certificate, STARTTLS), not this message's: the pass stops there instead of
+    trying every message against the same wall.
+    """
 
     exit_code = ExitCode.UNDELIVERED
+
+    def __init__(self, message: str, *, connection: bool = False):
+        super().__init__(message)
+        self.connection = connection
 
 
 class TemporaryFailure(DeliveryError):
@@ -67,15 +76,7 @@ class TemporaryFailure(DeliveryError):
 
 
 class PermanentFailure(DeliveryError):
-    """Needs a person: 5xx, failed authentication, bad certificate, no STARTTLS.
-
-    `connection` is True when the failure is the server's or the settings' (authentication,
-    certificate, STARTTLS), not this message's: the pass stops instead of failing every message.
-    """
-
-    def __init__(self, message: str, *, connection: bool = False):
-        super().__init__(message)
-        self.connection = connection
+    """Needs a person: 5xx, failed authentication, bad certificate, no STARTTLS."""
 
 
 class UncertainDelivery(DeliveryError):

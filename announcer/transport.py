@@ -136,7 +136,7 @@ class SmtpTransport:
             what = f"authentication failed for {user!r}" if step == "AUTH" else f"refused at {step}"
             return _reply_failure(place, what, error.smtp_code, error.smtp_error, connection=True)
         if isinstance(error, smtplib.SMTPServerDisconnected):
-            return TemporaryFailure(f"{place}: connection lost at {step} ({error})")
+            return TemporaryFailure(f"{place}: connection lost at {step} ({error})", connection=True)
         if isinstance(error, smtplib.SMTPException):
             return PermanentFailure(f"{place}: {step} failed: {error}", connection=True)
         if isinstance(error, ssl.SSLCertVerificationError):
@@ -145,12 +145,12 @@ class SmtpTransport:
         if isinstance(error, ssl.SSLError) and not isinstance(error, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
             return PermanentFailure(f"{place}: TLS failed at {step}: {_reason(error)}", connection=True)
         if isinstance(error, TimeoutError):
-            return TemporaryFailure(f"{place}: timed out at {step} after {self.settings.timeout:g}s")
+            return TemporaryFailure(f"{place}: timed out at {step} after {self.settings.timeout:g}s", connection=True)
         if isinstance(error, ConnectionRefusedError):
-            return TemporaryFailure(f"{place}: connection refused")
+            return TemporaryFailure(f"{place}: connection refused", connection=True)
         if isinstance(error, socket.gaierror):
-            return TemporaryFailure(f"{place}: cannot look up the host: {_reason(error)}")
-        return TemporaryFailure(f"{place}: {step} failed: {_reason(error)}")
+            return TemporaryFailure(f"{place}: cannot look up the host: {_reason(error)}", connection=True)
+        return TemporaryFailure(f"{place}: {step} failed: {_reason(error)}", connection=True)
 
     def _transact(self, smtp: smtplib.SMTP, sender: str, recipients: list[str], data: bytes) -> None:
         """MAIL, RCPT and DATA step by step, so a lost connection is known to be before or after the data."""
@@ -293,7 +293,7 @@ def _reply_failure(place: str, what: str, code: int, text: bytes | str, connecti
     """A 5xx reply needs a person; anything else (4xx, garbled) may pass."""
     if code >= 500:
         return PermanentFailure(f"{place}: {what}: {_reply(code, text)}", connection=connection)
-    return TemporaryFailure(f"{place}: {what}: {_reply(code, text)}")
+    return TemporaryFailure(f"{place}: {what}: {_reply(code, text)}", connection=connection)
 
 
 def _reason(error: OSError) -> str:

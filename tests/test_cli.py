@@ -1,0 +1,131 @@
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from announcer import __version__
+from announcer.cli import app
+
+from series_files import PENNINGTON, write_series
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+def run(*args, env=None):
+    return runner.invoke(app, [str(a) for a in args], env=env)
+
+
+def test_installed_script_help_runs():
+    script = shutil.which("announcer", path=str(Path(sys.executable).parent))
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    for command in ("init", "check", "plan", "preview", "send", "daemon", "log"):
+        assert command in result.stdout
+
+
+def test_python_dash_m_and_version():
+    result = subprocess.run([sys.executable, "-m", "announcer", "--version"], capture_output=True, text=True)
+    assert result.stdout.strip() == f"announcer {__version__}"
+
+
+def test_init_writes_a_working_series_and_refuses_to_overwrite(tmp_path):
+    result = run("init", tmp_path / "new")
+    assert result.exit_code == 0, result.output
+    for name in ("announcer.toml", "talks/2027-02-21-example.yaml", "templates/README.txt"):
+        assert (tmp_path / "new" / name).is_file()
+    checked = run("--config", tmp_path / "new" / "announcer.toml", "check", "--now", "2027-01-01T00:00Z")
+    assert checked.exit_code == 0, checked.output
+    again = run("init", tmp_path / "new")
+    assert again.exit_code == 1
+    assert "already exists; init never overwrites" in again.stderr
+    assert "Traceback" not in again.output
+
+
+def test_check_reports_every_problem_with_place(tmp_path):
+    config = write_series(tmp_path, {"ok.yaml": PENNINGTON, "bad.yaml": "title: T\nstart: 14:00\n",
+                                     "worse.yaml": "title: T\nstart: 2027-03-14 02:30\nsubtitle: x\n"})
+    result = run("--config", config, "check")
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert f"{tmp_path}/talks/bad.yaml:2: \"start: 840\" was read as a number" in lines[0]
+    assert any(line.startswith(f"{tmp_path}/talks/worse.yaml:2: 2027-03-14 02:30 does not exist") for line in lines)
+    assert any(line.startswith(f"{tmp_path}/talks/worse.yaml:3: unknown key \"subtitle\"") for line in lines)
+    assert "3 errors" in result.stdout
+    assert "Traceback" not in result.output
+
+
+def test_check_warns_about_tba_announcement_within_48_hours(tmp_path):
+    config = write_series(tmp_path, {"tba.yaml": "speaker: Ahmed El Alaoui\nstart: 2027-02-28 14:00\n"})
+    early = run("--config", config, "check", "--now", "2027-02-01T00:00Z")
+    assert early.exit_code == 0 and "TBA" not in early.stderr
+    close = run("--config", config, "check", "--now", "2027-02-20T12:00Z")
+    assert close.exit_code == 0
+    assert f"{tmp_path}/talks/tba.yaml:1: warning: talk \"tba\" has no title (TBA)" in close.stderr
+
+
+def test_check_on_the_example_config():
+    result = run("--config", ROOT / "config.example.toml", "check", "--now", "2027-01-01T00:00Z")
+    assert result.exit_code == 0, result.output
+    assert "10 talks, 20 messages planned: 0 errors" in result.stdout
+
+
+def test_plan_json_has_the_spec_keys(tmp_path):
+    config = write_series(tmp_path, {"pennington.yaml": PENNINGTON})
+    result = run("--config", config, "plan", "--json", "--now", "2027-02-15T00:00Z")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert rows == [
+        {"talk": "pennington", "kind": "announcement", "due": "2027-02-14T09:00:00-05:00", "state": "due"},
+        {"talk": "pennington", "kind": "reminder", "due": "2027-02-21T13:00:00-05:00", "state": "pending"},
+    ]
+
+
+def test_plan_hides_past_messages_unless_all(tmp_path):
+    config = write_series(tmp_path, {"pennington.yaml": PENNINGTON})
+    late = run("--config", config, "plan", "--now", "2027-03-01T00:00Z")
+    assert late.exit_code == 0 and "nothing planned" in late.stdout
+    everything = run("--config", config, "plan", "--all", "--now", "2027-03-01T00:00Z")
+    assert "missed" in everything.stdout and "announcement" in everything.stdout
+
+
+def test_plan_table(tmp_path):
+    config = write_series(tmp_path, {"pennington.yaml": PENNINGTON})
+    result = run("--config", config, "plan", "--now", "2027-02-15T00:00Z")
+    assert result.stdout.splitlines() == [
+        "DUE (America/New_York)    TALK        KIND          STATE",
+        "Sun 2027-02-14 09:00 EST  pennington  announcement  due",
+        "Sun 2027-02-21 13:00 EST  pennington  reminder      pending",
+    ]
+
+
+def test_plan_refuses_bad_input(tmp_path):
+    config = write_series(tmp_path, {"bad.yaml": "title: T\nstart: 14:00\n"})
+    result = run("--config", config, "plan")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{tmp_path}/talks/bad.yaml:2:")
+
+
+def test_missing_config_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("plan", env={"ANNOUNCER_CONFIG": ""})
+    assert result.exit_code == 1
+    assert result.stderr.strip() == ("announcer.toml: no such config file (give --config PATH, set "
+                                     "$ANNOUNCER_CONFIG, or run `announcer init`)")
+
+
+@pytest.mark.parametrize("args", [["send"], ["send", "talk"], ["send", "--due", "--force"], ["plan", "--bogus"]])
+def test_usage_errors_exit_2(tmp_path, args):
+    config = write_series(tmp_path, {"pennington.yaml": PENNINGTON})
+    assert run("--config", config, *args).exit_code == 2
+
+
+def test_bad_now_is_one_line(tmp_path):
+    config = write_series(tmp_path, {"pennington.yaml": PENNINGTON})
+    result = run("--config", config, "plan", "--now", "tomorrow")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "--now 'tomorrow' is not an ISO 8601 time such as 2027-02-14T09:00-05:00"

@@ -1,0 +1,100 @@
+import multiprocessing
+from pathlib import Path
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+from announcer.ledger import Ledger, retry_delay
+from announcer.plan import PlannedMessage
+
+NOW = datetime(2027, 2, 14, 14, 0, tzinfo=timezone.utc)
+
+
+def message(key="talk/announcement", kind="announcement", sequence=0):
+    return PlannedMessage(talk_id="talk", kind=kind, key=key, due=NOW, closes=NOW + timedelta(days=7),
+                          state="due", sequence=sequence, message_id="<announcement.talk@x>", thread_id=None)
+
+
+def test_claim_once_then_refused(tmp_path):
+    with Ledger(tmp_path / "l.db") as ledger:
+        assert ledger.claim(message(), NOW)
+        assert not ledger.claim(message(), NOW)  # in flight
+        ledger.record(message(), "sent", NOW, message_id="<m@x>", facts={"start": "s"})
+        assert not ledger.claim(message(), NOW)
+        assert not ledger.claim(message(), NOW, "manual")
+        assert ledger.claim(message(), NOW, "force")
+        assert ledger.records()["talk/announcement"].state == "claimed"
+
+
+def test_retry_waits_for_its_time(tmp_path):
+    with Ledger(tmp_path / "l.db") as ledger:
+        assert ledger.claim(message(), NOW)
+        ledger.record(message(), "retry", NOW, error="451", next_try=NOW + timedelta(minutes=1))
+        assert not ledger.claim(message(), NOW + timedelta(seconds=59))
+        assert ledger.claim(message(), NOW + timedelta(minutes=1))
+        assert ledger.attempts("talk/announcement") == 2
+
+
+def test_failed_needs_a_person(tmp_path):
+    with Ledger(tmp_path / "l.db") as ledger:
+        ledger.claim(message(), NOW)
+        ledger.record(message(), "failed", NOW, error="550")
+        assert not ledger.claim(message(), NOW + timedelta(hours=1))
+        assert ledger.claim(message(), NOW + timedelta(hours=1), "manual")
+
+
+def test_backoff_doubles_up_to_an_hour():
+    assert [retry_delay(n).total_seconds() / 60 for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]
+
+
+def test_announced_facts_follow_the_highest_sequence(tmp_path):
+    with Ledger(tmp_path / "l.db") as ledger:
+        ledger.claim(message(), NOW)
+        ledger.record(message(), "sent", NOW, message_id="<a@x>", facts={"location": "Eck 206"})
+        update = message("talk/update/1", "update", sequence=1)
+        ledger.claim(update, NOW)
+        ledger.record(update, "sent", NOW + timedelta(minutes=5), message_id="<u@x>", facts={"location": "Eck 203"})
+        reminder = message("talk/reminder/1h/x", "reminder", sequence=1)
+        ledger.claim(reminder, NOW)
+        ledger.record(reminder, "sent", NOW + timedelta(minutes=9), message_id="<r@x>", facts=None)
+        announced = ledger.announced()["talk"]
+        assert announced.facts == {"location": "Eck 203"} and announced.sequence == 1
+        assert [(e.kind, e.state) for e in ledger.history("talk")] == [
+            ("announcement", "sent"), ("update", "sent"), ("reminder", "sent")]
+
+
+def _claim_in_process(path, results):
+    with Ledger(path) as ledger:
+        results.put(ledger.claim(message(), NOW))
+
+
+def test_concurrent_claims_have_one_winner(tmp_path):
+    path = tmp_path / "l.db"
+    Ledger(path).close()
+    results = multiprocessing.get_context("spawn").Queue()
+    processes = [multiprocessing.get_context("spawn").Process(target=_claim_in_process, args=(path, results))
+                 for _ in range(4)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(30)
+    assert sorted(results.get(timeout=5) for _ in processes) == [False, False, False, True]
+
+
+def test_claim_of_a_dead_process_becomes_uncertain(tmp_path):
+    path = tmp_path / "l.db"
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from test_ledger import message, NOW;"
+            "from announcer.ledger import Ledger; assert Ledger(sys.argv[2]).claim(message(), NOW)")
+    subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(path)], check=True, timeout=60)
+    with Ledger(path) as ledger:
+        assert ledger.records()["talk/announcement"].state == "claimed"
+        assert ledger.recover_abandoned(NOW) == ["talk/announcement"]
+        assert ledger.records()["talk/announcement"].state == "uncertain"
+        assert ledger.history()[-1].detail == "the process sending it stopped before recording the outcome"
+        assert not ledger.claim(message(), NOW + timedelta(hours=1))
+
+
+def test_own_claims_are_not_recovered(tmp_path):
+    with Ledger(tmp_path / "l.db") as ledger:
+        ledger.claim(message(), NOW)
+        assert ledger.recover_abandoned(NOW) == []
