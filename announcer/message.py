@@ -1,0 +1,162 @@
+"""One EmailMessage per planned message: headers, threading, parts; Mailman checks; previews."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+import secrets
+from datetime import datetime, timezone
+from email import policy
+from email.headerregistry import HeaderRegistry, MessageIDHeader
+from email.message import EmailMessage
+from typing import TYPE_CHECKING
+
+from announcer.config import Config
+from announcer.plan import PlannedMessage
+from announcer.talks import Talk
+
+if TYPE_CHECKING:
+    from announcer.render import Renderer
+
+MASK = "********"
+INVITE_NAME = "invite.ics"
+# Words Mailman takes for a command at the start of the Subject or of one of the first lines
+# of the text (MM2 Utils.is_administrivia, MM3 rules/administrivia.py and the -request
+# commands); a match holds the post for moderation. standards.md section E, SPEC 4.3.
+MAILMAN_COMMANDS = frozenset({
+    "confirm", "echo", "end", "help", "info", "join", "leave", "lists", "options", "password",
+    "remove", "set", "stop", "subscribe", "unsubscribe", "who",
+})
+COMMAND_LINES = 10
+
+
+def _policy() -> policy.EmailPolicy:
+    # In-Reply-To and References are unstructured headers in the email package: one msg-id
+    # longer than a line would be RFC 2047-encoded, which breaks threading. Parse them as
+    # msg-ids so they fold only at whitespace.
+    registry = HeaderRegistry()
+    registry.map_to_type("in-reply-to", MessageIDHeader)
+    registry.map_to_type("references", MessageIDHeader)
+    return policy.SMTP.clone(header_factory=registry)
+
+
+POLICY = _policy()
+
+
+def command_word(line: str) -> str | None:
+    """The Mailman command word a line begins with, or None."""
+    words = line.split(maxsplit=1)
+    return words[0].lower() if words and words[0].lower() in MAILMAN_COMMANDS else None
+
+
+def _id_left(key: str) -> str:
+    readable = re.sub(r"[^A-Za-z0-9-]+", ".", key).strip(".")[:48].strip(".")
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
+    return f"{readable}.{digest}" if readable else digest
+
+
+def message_id_for(key: str, domain: str) -> str:
+    """The deterministic Message-ID of the message with this ledger key: "<...@domain>"."""
+    return f"<{_id_left(key)}@{domain}>"
+
+
+def fresh_message_id(key: str, domain: str, now: datetime) -> str:
+    """A new, unique Message-ID for a forced re-send of the message with this ledger key."""
+    stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"<{_id_left(key)}.{stamp}.{secrets.token_hex(4)}@{domain}>"
+
+
+def calendar_method(kind: str) -> str:
+    """The iTIP METHOD a message of this kind carries."""
+    return "CANCEL" if kind == "cancellation" else "PUBLISH"
+
+
+def build_message(config: Config, talk: Talk, planned: PlannedMessage, *, now: datetime,
+                  renderer: Renderer, approved: str | None) -> EmailMessage:
+    """The message exactly as it is sent: headers, text, HTML and the invite twice (SPEC 4.1)."""
+    from announcer.invite import build_invite  # icalendar is a heavy import: only when building
+
+    rendered = renderer.render(talk, planned.kind, changes=planned.changes, sequence=planned.sequence)
+    method = calendar_method(planned.kind)
+    invite = build_invite(config, talk, method=method, sequence=planned.sequence, now=now)
+
+    msg = EmailMessage(policy=POLICY)
+    msg["From"] = config.mail.sender
+    msg["To"] = config.mail.to
+    if config.mail.reply_to is not None:
+        msg["Reply-To"] = config.mail.reply_to
+    msg["Subject"] = rendered.subject
+    msg["Date"] = now.astimezone(timezone.utc).replace(microsecond=0)
+    msg["Message-ID"] = planned.message_id
+    if planned.thread_id:
+        msg["In-Reply-To"] = planned.thread_id
+        msg["References"] = planned.thread_id
+    msg["Auto-Submitted"] = "auto-generated"
+    if approved:
+        msg["Approved"] = approved
+
+    # Quoted-printable keeps every part 7-bit clean (smtplib does not ask for 8BITMIME).
+    msg.set_content(rendered.text, cte="quoted-printable")
+    msg.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
+    msg.add_alternative(invite.decode("utf-8"), subtype="calendar", params={"method": method},
+                        cte="quoted-printable")
+    # The copy outside the alternative survives Mailman's collapse_alternatives (SPEC 4.3).
+    msg.add_attachment(invite, maintype="text", subtype="calendar", filename=INVITE_NAME,
+                       params={"charset": "utf-8", "method": method})
+    # Fixed boundaries make the bytes reproducible; "=_" cannot occur in QP or base64 bodies.
+    token = hashlib.sha256(planned.message_id.encode("utf-8")).hexdigest()[:16]
+    msg.set_boundary(f"=_mixed_{token}")
+    next(msg.iter_parts()).set_boundary(f"=_alt_{token}")
+    for part in msg.iter_parts():  # MIME-Version belongs to the top level only
+        for sub in part.walk():
+            del sub["MIME-Version"]
+    return msg
+
+
+def _masked(msg: EmailMessage) -> EmailMessage:
+    if "Approved" not in msg:
+        return msg
+    masked = copy.deepcopy(msg)
+    masked.replace_header("Approved", MASK)
+    return masked
+
+
+def to_bytes(msg: EmailMessage, mask_approved: bool) -> bytes:
+    """The message as it goes on the wire (CRLF), for .eml files; optionally Approved masked."""
+    return (_masked(msg) if mask_approved else msg).as_bytes()
+
+
+def text_part(msg: EmailMessage) -> str:
+    """The decoded text/plain body of a message."""
+    part = msg.get_body(preferencelist=("plain",))
+    return part.get_content().replace("\r\n", "\n") if part is not None else ""
+
+
+def preview_text(msg: EmailMessage) -> str:
+    """The headers, then the text version, as a person reads them; Approved shown as ********."""
+    lines = []
+    for name, value in msg.items():
+        if name.lower() == "mime-version" or name.lower().startswith("content-"):
+            continue
+        lines.append(f"{name}: {MASK if name.lower() == 'approved' else value}")
+    return "\n".join(lines) + "\n\n" + text_part(msg)
+
+
+def mailman_warnings(msg: EmailMessage, max_size: int) -> list[str]:
+    """What would make Mailman hold this post: its size, or a command word at the top."""
+    warnings = []
+    size = len(to_bytes(msg, mask_approved=False))
+    if size > max_size:
+        warnings.append(f"the message is {size / 1024:.1f} KB, over the list's limit of "
+                        f"{max_size / 1024:.0f} KB: Mailman holds it for a moderator")
+    if word := command_word(str(msg.get("Subject", ""))):
+        warnings.append(f'the Subject begins with "{word}", a Mailman command word: '
+                        "the list may hold the post")
+    # The first ten lines that are not blank: MM3 counts blank lines, MM2 does not.
+    lines = [(n, line) for n, line in enumerate(text_part(msg).splitlines(), start=1) if line.strip()]
+    for number, line in lines[:COMMAND_LINES]:
+        if word := command_word(line):
+            warnings.append(f'text line {number} begins with "{word}", a Mailman command word: '
+                            "the list may hold the post (reword it)")
+    return warnings
