@@ -1,0 +1,303 @@
+"""The Jinja renderer: built-in templates, overrides, Markdown, times, and template errors."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from announcer.config import Config, load_config
+from announcer.errors import InputError
+from announcer.message import command_word
+from announcer.plan import Change
+from announcer.render import (Renderer, field, markdown_html, markdown_text, one_line, renderer_for,
+                              when, when_short)
+from announcer.talks import Talk, load_talk_file
+
+CONFIG = """\
+[series]
+name = "MaD Seminar"
+timezone = "America/New_York"
+location = "Auditorium Hall 150, Center for Data Science, NYU, 60 5th Ave"
+url = "https://example.edu/mad/"
+subscribe_url = "https://lists.example.edu/mailman/listinfo/mad"
+domain = "mad.example.edu"
+{extra}
+[mail]
+from = "MaD Seminar <mad-organizers@example.edu>"
+to = ["mad@lists.example.edu"]
+
+[delivery]
+transport = "maildir"
+"""
+
+PENNINGTON = """\
+id: 2027-02-21-pennington
+title: Dynamical Isometry and a Mean Field Theory of Signal Propagation in Deep Neural Networks
+speaker:
+  name: Jeffrey Pennington
+  affiliation: Google
+  url: https://scholar.google.com/citations?user=cn_FoswAAAAJ
+  bio: Jeffrey Pennington is a Research Scientist at Google Brain, New York City.
+start: 2027-02-21 14:00
+notes: Reception will follow.
+abstract: |
+  In recent years, many state-of-the-art models in deep learning have utilized increasingly
+  deep architectures, with some successful models like deep residual networks employing
+  hundreds or even thousands of layers. See [the paper](https://arxiv.org/abs/1711.04735).
+links:
+  video: https://www.youtube.com/watch?v=AQKgBk8HDI4
+"""
+
+
+def load(tmp_path: Path, talk_yaml: str, extra: str = "") -> tuple[Config, Talk]:
+    """A config and one talk, written inline and loaded by the real loaders."""
+    (tmp_path / "talks").mkdir(exist_ok=True)
+    (tmp_path / "announcer.toml").write_text(CONFIG.format(extra=extra), encoding="utf-8")
+    config = load_config(tmp_path / "announcer.toml")
+    path = tmp_path / "talks" / "talk.yaml"
+    path.write_text(textwrap.dedent(talk_yaml), encoding="utf-8")
+    loaded = load_talk_file(path, config.series)
+    assert loaded.ok, loaded.problems
+    return config, loaded.talks[0]
+
+
+def render(tmp_path: Path, talk_yaml: str = PENNINGTON, kind: str = "announcement", extra: str = "", **kw):
+    config, talk = load(tmp_path, talk_yaml, extra)
+    return Renderer(config.series).render(talk, kind, **kw)
+
+
+def test_when_is_weekday_date_times_and_zone(tmp_path):
+    _, talk = load(tmp_path, PENNINGTON)
+    assert when(talk) == "Sunday 21 February 2027, 2:00-3:00 pm EST"
+    assert when_short(talk) == "Sun 21 Feb, 2:00 pm"
+
+
+@pytest.mark.parametrize("start, extra, expected", [
+    ("2027-03-15 11:30", "duration: 1h", "Monday 15 March 2027, 11:30 am-12:30 pm EDT"),
+    ("2027-11-08 09:00", "duration: 90m", "Monday 8 November 2027, 9:00-10:30 am EST"),
+    ("2027-03-30 17:15", "timezone: Europe/Zurich", "Tuesday 30 March 2027, 5:15-6:15 pm CEST"),
+    ("2027-01-12 23:30", "duration: 1h", "Tuesday 12 January 2027, 11:30 pm EST - "
+                                         "Wednesday 13 January 2027, 12:30 am EST"),
+    ("2027-06-01 16:00", "timezone: Asia/Dubai", "Tuesday 1 June 2027, 4:00-5:00 pm UTC+04"),
+])
+def test_when_in_the_talks_own_zone(tmp_path, start, extra, expected):
+    _, talk = load(tmp_path, f"title: T\nspeaker: S\nstart: {start}\n{extra}\n")
+    assert when(talk) == expected
+
+
+def test_announcement_text_says_who_what_when_where_in_order(tmp_path):
+    text = render(tmp_path).text
+    order = ["Talk announcement: MaD Seminar", "Speaker:  Jeffrey Pennington (Google)",
+             "Title:    Dynamical Isometry", "When:     Sunday 21 February 2027, 2:00-3:00 pm EST",
+             "Where:    Auditorium Hall 150", "Note:     Reception will follow.", "Abstract",
+             "the paper <https://arxiv.org/abs/1711.04735>", "About the speaker",
+             "Video:    https://www.youtube.com/watch?v=AQKgBk8HDI4", "The attached invite.ics",
+             "Series:   https://example.edu/mad/",
+             "List options: https://lists.example.edu/mailman/listinfo/mad"]
+    positions = [text.find(piece) for piece in order]
+    assert -1 not in positions, [p for p, at in zip(order, positions) if at == -1]
+    assert positions == sorted(positions)
+    for line in text.splitlines():  # 72 columns, except a line that is one unbreakable link
+        assert len(line) <= 72 or "://" in line, line
+
+
+def test_subject_is_one_line_with_when_who_what(tmp_path):
+    subject = render(tmp_path).subject
+    assert subject == ("Sun 21 Feb, 2:00 pm: Jeffrey Pennington (Google) - Dynamical Isometry and a "
+                       "Mean Field Theory of Signal Propagation in Deep Neural Networks")
+
+
+def test_a_talk_without_title_reads_tba(tmp_path):
+    rendered = render(tmp_path, "speaker: Ahmed El Alaoui\nstart: 2027-02-28 14:00\n")
+    assert rendered.subject == "Sun 28 Feb, 2:00 pm: Ahmed El Alaoui - TBA"
+    assert "Title:    TBA" in rendered.text
+    assert ">TBA</h1>" in rendered.html
+
+
+def test_script_in_abstract_and_title_is_escaped_in_html(tmp_path):
+    rendered = render(tmp_path, """\
+        title: Attacks <script>alert(1)</script> on nets
+        speaker: Mallory
+        start: 2027-02-28 14:00
+        abstract: |
+          Hello <script>alert("x")</script> and [click](javascript:alert(1)) <b>bold</b>
+        """)
+    assert "<script>" not in rendered.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered.html
+    assert '&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;' in rendered.html
+    assert "&lt;b&gt;bold&lt;/b&gt;" in rendered.html
+    assert 'href="javascript' not in rendered.html
+
+
+def test_markdown_to_html_and_to_wrapped_text():
+    source = ("A *first* paragraph with a [link](https://example.org/x) and `code` that is long "
+              "enough to need wrapping at seventy-two columns, surely.\n\n"
+              "1. one\n2. two\n   - nested point\n\n> quoted\n")
+    html = markdown_html(source)
+    assert "<em>first</em>" in html and '<a href="https://example.org/x">link</a>' in html
+    assert "<ol>" in html and "<blockquote>" in html
+    assert markdown_text(source) == (
+        "A first paragraph with a link <https://example.org/x> and code that is\n"
+        "long enough to need wrapping at seventy-two columns, surely.\n"
+        "\n"
+        "1. one\n"
+        "2. two\n"
+        "   - nested point\n"
+        "\n"
+        "> quoted\n"
+        ">")
+    assert markdown_text(None) == "" and markdown_html("") == ""
+
+
+def test_one_line_of_abstract_is_short():
+    line = one_line("In recent years, many state-of-the-art models in *deep learning* have "
+                    "utilized increasingly deep architectures.")
+    assert line == "In recent years, many state-of-the-art models in deep…"
+    assert one_line("Short.") == "Short."
+
+
+def test_wrapped_lines_never_begin_with_a_mailman_command_word():
+    seen_without_guard = False
+    for count in range(1, 40):
+        value = "word " * count + "who needs theory, help set the end"
+        plain = textwrap.wrap(value, 62)
+        seen_without_guard |= any(command_word(line) for line in plain[1:])
+        for line in field("Title", value).splitlines():
+            assert command_word(line) is None, line
+    assert seen_without_guard  # the test really exercised the guard
+
+
+def test_non_ascii_speaker_in_every_part(tmp_path):
+    rendered = render(tmp_path, """\
+        title: Statistical physics of learning
+        speaker: {name: Lenka Zdeborová, affiliation: EPFL}
+        start: 2027-03-30 17:15
+        timezone: Europe/Zurich
+        """)
+    assert "Lenka Zdeborová (EPFL)" in rendered.subject
+    assert "Speaker:  Lenka Zdeborová (EPFL)" in rendered.text
+    assert "Lenka Zdeborová" in rendered.html
+    assert "Tuesday 30 March 2027, 5:15-6:15 pm CEST" in rendered.text
+
+
+def test_reminder_is_shorter_with_one_line_of_abstract_and_the_online_link(tmp_path):
+    talk = PENNINGTON + "online_url: https://zoom.example/j/123\n"
+    reminder = render(tmp_path, talk, "reminder")
+    announcement = render(tmp_path, talk, "announcement")
+    assert len(reminder.text) < len(announcement.text) / 1.5
+    assert reminder.subject.startswith("Reminder: Sun 21 Feb, 2:00 pm: Jeffrey Pennington")
+    assert "Online:   https://zoom.example/j/123" in reminder.text
+    assert "About:    In recent years" in reminder.text
+    assert "Abstract" not in reminder.text and "About the speaker" not in reminder.text
+
+
+def test_update_opens_with_what_changed_old_and_new(tmp_path):
+    hanin = """\
+        title: Deep Learning in the Mean-Field Regime
+        speaker: {name: Boris Hanin, affiliation: Princeton}
+        start: 2027-04-08 15:30
+        location: Eck 203
+        """
+    changes = (Change("location", "Eck 206", "Eck 203"),
+               Change("start", "2027-04-08T19:00:00+00:00", "2027-04-08T19:30:00+00:00"),
+               Change("end", "2027-04-08T20:00:00+00:00", "2027-04-08T20:30:00+00:00"))
+    rendered = render(tmp_path, hanin, "update", changes=changes, sequence=1)
+    lines = rendered.text.splitlines()
+    assert lines[0] == ("Time changed: Thursday 8 April 2027, 3:00-4:00 pm EDT → Thursday 8 April")
+    assert lines[1] == "    2027, 3:30-4:30 pm EDT"
+    assert lines[2] == "Room changed: Eck 206 → Eck 203"
+    assert rendered.text.count("Time changed") == 1  # a moved start and end are one change
+    assert rendered.subject.startswith("Update (new time, new room): Thu 8 Apr, 3:30 pm: Boris Hanin")
+    assert "<s>Eck 206</s> → <strong>Eck 203</strong>" in rendered.html
+
+
+def test_cancellation_says_cancelled_first(tmp_path):
+    rendered = render(tmp_path, kind="cancellation")
+    assert rendered.subject.startswith("CANCELLED: Sun 21 Feb, 2:00 pm: Jeffrey Pennington")
+    assert rendered.text.startswith("CANCELLED: this MaD Seminar talk will not take place.\n")
+    assert "removes this talk from your calendar" in rendered.text
+    assert rendered.html.index("CANCELLED") < rendered.html.index("<h1")
+
+
+@pytest.mark.parametrize("kind", ["announcement", "reminder", "update", "cancellation"])
+def test_default_templates_keep_command_words_out_of_the_top(tmp_path, kind):
+    rendered = render(tmp_path, PENNINGTON + "online_url: https://zoom.example/j/1\n", kind,
+                      changes=(Change("location", "Help desk", "Who's Who room"),))
+    assert command_word(rendered.subject) is None
+    top = [line for line in rendered.text.splitlines() if line.strip()][:10]
+    assert all(command_word(line) is None for line in top), top
+
+
+def test_an_override_replaces_only_its_own_file(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "announcement.subject.j2").write_text(
+        "[{{ series.name }}] {{ talk.title }} ({{ kind }}, seq {{ sequence }})\n", encoding="utf-8")
+    rendered = render(tmp_path, extra='templates_dir = "mine"', sequence=2)
+    assert rendered.subject == ("[MaD Seminar] Dynamical Isometry and a Mean Field Theory of Signal "
+                                "Propagation in Deep Neural Networks (announcement, seq 2)")
+    assert rendered.text.startswith("Talk announcement: MaD Seminar")  # built-in text
+    assert "<h1" in rendered.html  # built-in HTML
+
+
+def test_an_override_added_later_is_picked_up_by_the_cached_renderer(tmp_path):
+    (tmp_path / "mine").mkdir()
+    config, talk = load(tmp_path, PENNINGTON, 'templates_dir = "mine"')
+    renderer = renderer_for(config.series)
+    assert renderer_for(config.series) is renderer
+    before = renderer.render(talk, "reminder")
+    (tmp_path / "mine" / "reminder.txt.j2").write_text("Custom reminder {{ talk.id }}\n", encoding="utf-8")
+    after = renderer.render(talk, "reminder")
+    assert before.text.startswith("Reminder: MaD Seminar")
+    assert after.text == "Custom reminder 2027-02-21-pennington\n"
+
+
+def test_templates_are_parsed_once_per_series(tmp_path):
+    config, talk = load(tmp_path, PENNINGTON)
+    first = renderer_for(config.series).env.get_template("announcement.txt.j2")
+    renderer_for(config.series).render(talk, "announcement")
+    assert Renderer(config.series).env.get_template("announcement.txt.j2") is first
+
+
+def test_an_undefined_variable_is_a_path_line_error(tmp_path):
+    (tmp_path / "mine").mkdir()
+    override = tmp_path / "mine" / "announcement.txt.j2"
+    override.write_text("Hello\n\n{{ talk.speakr }}\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        render(tmp_path, extra='templates_dir = "mine"')
+    [problem] = caught.value.problems
+    assert (Path(problem.path), problem.line) == (override, 3)
+    assert "speakr" in problem.message
+    assert str(problem).startswith(f"{override}:3: template error")
+
+
+def test_an_undefined_variable_in_an_included_template_names_that_file(tmp_path):
+    (tmp_path / "mine").mkdir()
+    partial = tmp_path / "mine" / "_footer.txt.j2"
+    partial.write_text("Footer\n{{ nonsense }}\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        render(tmp_path, extra='templates_dir = "mine"')
+    [problem] = caught.value.problems
+    assert (Path(problem.path), problem.line) == (partial, 2)
+    assert "'nonsense' is undefined" in problem.message
+
+
+def test_a_syntax_error_is_a_path_line_error(tmp_path):
+    (tmp_path / "mine").mkdir()
+    override = tmp_path / "mine" / "update.html.j2"
+    override.write_text("<p>\n{% if talk.title %}\n<b>{{ talk.title }}</b>\n", encoding="utf-8")
+    config, talk = load(tmp_path, PENNINGTON, 'templates_dir = "mine"')
+    with pytest.raises(InputError) as caught:
+        Renderer(config.series).render(talk, "update")
+    [problem] = caught.value.problems
+    assert Path(problem.path) == override and problem.line is not None
+    assert "syntax error" in problem.message
+    assert Renderer(config.series).check(["update"])[0].path == str(override)
+
+
+def test_a_kind_without_templates_is_reported(tmp_path):
+    config, talk = load(tmp_path, PENNINGTON)
+    with pytest.raises(InputError, match='no template "seminar-digest.subject.j2"'):
+        Renderer(config.series).render(talk, "seminar-digest")
+    assert Renderer(config.series).check(["announcement", "reminder", "update", "cancellation"]) == []
