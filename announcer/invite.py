@@ -6,12 +6,11 @@ from datetime import datetime, timezone
 
 from icalendar import Calendar, Event, vCalAddress
 
-from announcer import __version__
 from announcer.config import Config
 from announcer.render import markdown_text, when
 from announcer.talks import Talk
 
-PRODID = f"-//announcer//announcer {__version__}//EN"
+PRODID = "-//announcer//announcer//EN"  # no version: a release would change every invite
 METHODS = ("PUBLISH", "CANCEL")
 _STATUS = {"confirmed": "CONFIRMED", "tentative": "TENTATIVE", "cancelled": "CANCELLED"}
 
