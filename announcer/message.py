@@ -31,13 +31,20 @@ MAILMAN_COMMANDS = frozenset({
 COMMAND_LINES = 10
 
 
+class _MessageIDHeader(MessageIDHeader):
+    """A msg-id header written on one line, never folded (RFC 5322 allows 998 characters)."""
+
+    def fold(self, *, policy: policy.Policy) -> str:
+        return f"{self.name}: {self}{policy.linesep}"
+
+
 def _policy() -> policy.EmailPolicy:
-    # In-Reply-To and References are unstructured headers in the email package: one msg-id
-    # longer than a line would be RFC 2047-encoded, which breaks threading. Parse them as
-    # msg-ids so they fold only at whitespace.
+    # The email package treats In-Reply-To and References as unstructured text: a msg-id longer
+    # than a line would be RFC 2047-encoded, which breaks threading; and a folded Message-ID
+    # parses back with a leading space. So msg-id headers stay whole on their line.
     registry = HeaderRegistry()
-    registry.map_to_type("in-reply-to", MessageIDHeader)
-    registry.map_to_type("references", MessageIDHeader)
+    for name in ("message-id", "in-reply-to", "references"):
+        registry.map_to_type(name, _MessageIDHeader)
     return policy.SMTP.clone(header_factory=registry)
 
 
@@ -51,7 +58,7 @@ def command_word(line: str) -> str | None:
 
 
 def _id_left(key: str) -> str:
-    readable = re.sub(r"[^A-Za-z0-9-]+", ".", key).strip(".")[:48].strip(".")
+    readable = re.sub(r"[^A-Za-z0-9-]+", ".", key).strip(".")[:64].strip(".")
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
     return f"{readable}.{digest}" if readable else digest
 

@@ -1,0 +1,294 @@
+"""The MIME message: golden .eml files, the tree and headers of every kind, Mailman checks."""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+import textwrap
+from datetime import datetime, timezone
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from icalendar import Calendar
+
+from announcer.config import Config, load_config
+from announcer.message import (build_message, fresh_message_id, mailman_warnings, message_id_for,
+                               preview_text, to_bytes)
+from announcer.plan import Change, PlannedMessage
+from announcer.render import Renderer
+from announcer.talks import Talk, load_talk_file
+
+# Golden files live in tests/golden/. After an intended change of the output, regenerate them
+# with `UPDATE_GOLDEN=1 pytest tests/test_invite.py tests/test_message.py`, read the diff, and
+# commit them; without the variable the tests compare byte for byte.
+GOLDEN = Path(__file__).parent / "golden"
+NOW = datetime(2027, 2, 14, 14, 0, 5, tzinfo=timezone.utc)
+DOMAIN = "mad.example.edu"
+KINDS = ("announcement", "reminder", "update", "cancellation")
+MSG_ID = re.compile(r"<[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+                    r"@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*>")
+
+CONFIG = """\
+[series]
+name = "MaD Seminar"
+timezone = "America/New_York"
+location = "Auditorium Hall 150, Center for Data Science, NYU, 60 5th Ave"
+url = "https://example.edu/mad/"
+subscribe_url = "https://lists.example.edu/mailman/listinfo/mad"
+domain = "mad.example.edu"
+{templates}
+[mail]
+from = "{sender} <mad-organizers@example.edu>"
+to = ["mad@lists.example.edu"]
+reply_to = "mad-organizers@example.edu"
+
+[delivery]
+transport = "maildir"
+"""
+
+TALKS = {
+    "pennington": """\
+        id: 2027-02-21-pennington
+        title: Dynamical Isometry and a Mean Field Theory of Signal Propagation in Deep Neural Networks
+        speaker:
+          name: Jeffrey Pennington
+          affiliation: Google
+          url: https://scholar.google.com/citations?user=cn_FoswAAAAJ
+          bio: Jeffrey Pennington is a Research Scientist at Google Brain, New York City.
+        start: 2027-02-21 14:00
+        notes: Reception will follow.
+        abstract: |
+          In recent years, many state-of-the-art models in deep learning have utilized increasingly
+          deep architectures, with some successful models like deep residual networks employing
+          hundreds or even thousands of layers. I will develop a theory of signal propagation in
+          deep networks and argue that training is feasible precisely when signals can propagate
+          without attenuation or distortion.
+        links:
+          video: https://www.youtube.com/watch?v=AQKgBk8HDI4
+        """,
+    "zdeborova": """\
+        id: 2027-03-30-zdeborova
+        title: "Statistical physics of learning: phase transitions and algorithms"
+        speaker: {name: Lenka Zdeborová, affiliation: EPFL, bio: Professor at EPFL.}
+        start: 2027-03-30 17:15
+        timezone: Europe/Zurich
+        location: EPFL, Room CM 1 4, Lausanne
+        online_url: https://epfl.zoom.example/j/42
+        abstract: Where do the hard problems of learning lie? We use the *replica method* to find out.
+        """,
+    "hanin": """\
+        id: hanin-4
+        title: Deep Learning in the Mean-Field Regime
+        speaker: {name: Boris Hanin, affiliation: Princeton}
+        start: 2027-04-08 15:30
+        location: Eck 203
+        abstract: This talk introduces an important scaling limit of neural networks.
+        links: {notes: "https://hanin.princeton.edu/nn-notes.pdf"}
+        """,
+    "tba": """\
+        id: 2027-02-28-el-alaoui
+        speaker: {name: Ahmed El Alaoui, affiliation: Stanford}
+        start: 2027-02-28 14:00
+        """,
+}
+
+
+def load(tmp_path: Path, talk: str, sender: str = "MaD Seminar", templates: str = "") -> tuple[Config, Talk]:
+    """A config and one talk, written inline and loaded by the real loaders."""
+    (tmp_path / "talks").mkdir(exist_ok=True)
+    (tmp_path / "announcer.toml").write_text(CONFIG.format(sender=sender, templates=templates), encoding="utf-8")
+    config = load_config(tmp_path / "announcer.toml")
+    path = tmp_path / "talks" / "talk.yaml"
+    path.write_text(textwrap.dedent(TALKS.get(talk, talk)), encoding="utf-8")
+    loaded = load_talk_file(path, config.series)
+    assert loaded.ok, loaded.problems
+    return config, loaded.talks[0]
+
+
+def planned(talk: Talk, kind: str, sequence: int = 0, changes: tuple[Change, ...] = ()) -> PlannedMessage:
+    """The PlannedMessage the plan would make for this kind of message about the talk."""
+    key = {"announcement": f"{talk.id}/announcement",
+           "reminder": f"{talk.id}/reminder/1h/{talk.start.astimezone(timezone.utc):%Y%m%dT%H%MZ}",
+           "update": f"{talk.id}/update/{sequence}",
+           "cancellation": f"{talk.id}/cancellation"}[kind]
+    thread = None if kind == "announcement" else message_id_for(f"{talk.id}/announcement", DOMAIN)
+    return PlannedMessage(talk_id=talk.id, kind=kind, key=key, due=NOW, closes=talk.start, state="due",
+                          sequence=sequence, message_id=message_id_for(key, DOMAIN), thread_id=thread,
+                          changes=changes)
+
+
+def build(config: Config, talk: Talk, kind: str, approved: str | None = None, **kw) -> EmailMessage:
+    return build_message(config, talk, planned(talk, kind, **kw), now=NOW, renderer=Renderer(config.series),
+                         approved=approved)
+
+
+def assert_golden(name: str, data: bytes) -> None:
+    """Compare with tests/golden/NAME, or rewrite it when UPDATE_GOLDEN is set."""
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_bytes(data)
+    assert path.exists(), f"no golden file {path}: run with UPDATE_GOLDEN=1 once and commit it"
+    assert data == path.read_bytes(), f"{name} differs from its golden file"
+
+
+def parsed(msg: EmailMessage) -> EmailMessage:
+    """The message as a receiver (Mailman's LMTP runner) parses it from the wire."""
+    return email.message_from_bytes(to_bytes(msg, mask_approved=False), policy=policy.default)
+
+
+def calendars(msg: EmailMessage) -> list[bytes]:
+    return [part.get_payload(decode=True) for part in msg.walk() if part.get_content_type() == "text/calendar"]
+
+
+ROOM = (Change("location", "Eck 206", "Eck 203"),)
+GOLDEN_CASES = [  # golden name, talk, kind, sequence, changes
+    ("pennington.announcement.eml", "pennington", "announcement", 0, ()),
+    ("zdeborova.reminder.eml", "zdeborova", "reminder", 0, ()),
+    ("hanin-4.update.eml", "hanin", "update", 1, ROOM),
+    ("el-alaoui.cancellation.eml", "tba", "cancellation", 1, ()),
+]
+
+
+@pytest.mark.parametrize("name, talk, kind, sequence, changes", GOLDEN_CASES)
+def test_message_matches_golden(tmp_path, name, talk, kind, sequence, changes):
+    config, loaded = load(tmp_path, talk)
+    msg = build(config, loaded, kind, sequence=sequence, changes=changes)
+    assert_golden(name, to_bytes(msg, mask_approved=True))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_mime_tree_and_headers_of_every_kind(tmp_path, kind):
+    config, talk = load(tmp_path, "pennington")
+    plan = planned(talk, kind, sequence=1 if kind in ("update", "cancellation") else 0,
+                   changes=ROOM if kind == "update" else ())
+    msg = parsed(build_message(config, talk, plan, now=NOW, renderer=Renderer(config.series), approved=None))
+    method = "CANCEL" if kind == "cancellation" else "PUBLISH"
+
+    tree = [(part.get_content_type(), part.get_param("method"), part.get_filename()) for part in msg.walk()]
+    assert tree == [("multipart/mixed", None, None), ("multipart/alternative", None, None),
+                    ("text/plain", None, None), ("text/html", None, None),
+                    ("text/calendar", method, None), ("text/calendar", method, "invite.ics")]
+    for part in list(msg.walk())[2:5]:
+        assert part.get_content_charset() == "utf-8"
+        assert part["Content-Transfer-Encoding"] == "quoted-printable"
+    assert list(msg.walk())[5].get_content_disposition() == "attachment"
+    inline, attached = calendars(msg)
+    assert inline == attached
+    assert Calendar.from_ical(inline)["METHOD"] == method
+    assert Calendar.from_ical(inline).walk("VEVENT")[0]["SEQUENCE"] == plan.sequence
+
+    assert str(msg["From"]) == "MaD Seminar <mad-organizers@example.edu>"
+    assert str(msg["To"]) == "mad@lists.example.edu"
+    assert str(msg["Reply-To"]) == "mad-organizers@example.edu"
+    assert msg["Date"] == "Sun, 14 Feb 2027 14:00:05 +0000"
+    assert msg["Message-ID"] == plan.message_id
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert "Bcc" not in msg and "Approved" not in msg
+    assert "2:00 pm" in msg["Subject"] and "Jeffrey Pennington" in msg["Subject"]
+    if kind == "announcement":
+        assert "In-Reply-To" not in msg and "References" not in msg
+    else:
+        assert msg["In-Reply-To"] == msg["References"] == plan.thread_id
+    if kind == "cancellation":
+        assert msg["Subject"].startswith("CANCELLED: ")
+        assert msg.get_body(("plain",)).get_content().startswith("CANCELLED")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_output_parses_without_defects_and_is_7bit(tmp_path, kind):
+    config, talk = load(tmp_path, "zdeborova", sender="Séminaire MaD")
+    raw = to_bytes(build(config, talk, kind, approved="s3cret", changes=ROOM), mask_approved=False)
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    assert [part.defects for part in msg.walk()] == [[]] * 6
+    assert all(header.defects == () for header in msg.values())
+    assert raw.isascii()
+    for line in raw.split(b"\r\n"):  # msg-ids are never folded (message.py says why)
+        assert len(line) <= 78 or line.startswith((b"Message-ID:", b"In-Reply-To:", b"References:")), line
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+
+
+def test_non_ascii_survives_headers_text_html_and_ics(tmp_path):
+    config, talk = load(tmp_path, "zdeborova", sender="Séminaire MaD")
+    raw = to_bytes(build(config, talk, "announcement"), mask_approved=False)
+    assert b"=?utf-8?" in raw.split(b"\r\n\r\n")[0]  # RFC 2047 in the header block
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    assert "Lenka Zdeborová (EPFL)" in msg["Subject"]
+    assert msg["From"].addresses[0].display_name == "Séminaire MaD"
+    assert "Speaker:  Lenka Zdeborová (EPFL)" in msg.get_body(("plain",)).get_content()
+    assert "Lenka Zdeborová" in msg.get_body(("html",)).get_content()
+    event = Calendar.from_ical(calendars(msg)[1]).walk("VEVENT")[0]
+    assert event["SUMMARY"].startswith("Lenka Zdeborová: ")
+    assert event["ORGANIZER"].params["CN"] == "Séminaire MaD"
+
+
+def test_every_message_about_a_talk_carries_the_same_uid(tmp_path):
+    config, talk = load(tmp_path, "hanin")
+    uids = set()
+    for kind in KINDS:
+        for ics in calendars(build(config, talk, kind, changes=ROOM)):
+            uids.add(Calendar.from_ical(ics).walk("VEVENT")[0]["UID"])
+    assert uids == {"hanin-4@mad.example.edu"}
+
+
+def test_approved_is_sent_but_never_shown(tmp_path):
+    config, talk = load(tmp_path, "pennington")
+    msg = build(config, talk, "announcement", approved="hunter2-moderator")
+    assert msg["Approved"] == "hunter2-moderator"
+    assert b"Approved: hunter2-moderator" in to_bytes(msg, mask_approved=False)
+    masked = to_bytes(msg, mask_approved=True)
+    assert b"hunter2" not in masked and b"\r\nApproved: ********\r\n" in masked
+    preview = preview_text(msg)
+    assert "hunter2" not in preview and "Approved: ********" in preview
+    assert msg["Approved"] == "hunter2-moderator"  # masking left the message itself alone
+
+
+def test_preview_shows_headers_then_the_text(tmp_path):
+    config, talk = load(tmp_path, "zdeborova")
+    preview = preview_text(build(config, talk, "reminder"))
+    head, _, body = preview.partition("\n\n")
+    assert head.splitlines()[0] == "From: MaD Seminar <mad-organizers@example.edu>"
+    assert "Subject: Reminder: Tue 30 Mar, 5:15 pm: Lenka Zdeborová (EPFL) - Statistical physics" in head
+    assert "Content-Type" not in head and "MIME-Version" not in head
+    assert body.startswith("Reminder: MaD Seminar\n\nSpeaker:  Lenka Zdeborová (EPFL)\n")
+    assert "\r" not in preview
+
+
+def test_message_ids_are_deterministic_valid_and_distinct():
+    keys = ["2027-02-21-pennington/reminder/1h/20270221T1900Z", "2027-02-21-pennington/announcement",
+            "a..b./update/x y", "a.b/c", "a/b.c", "é" * 80]
+    ids = [message_id_for(key, DOMAIN) for key in keys]
+    assert ids == [message_id_for(key, DOMAIN) for key in keys]
+    assert len(set(ids)) == len(ids)
+    assert ids[0].startswith("<2027-02-21-pennington.reminder.1h.20270221T1900Z.")
+    for msg_id in ids + [fresh_message_id(keys[0], DOMAIN, NOW)]:
+        assert MSG_ID.fullmatch(msg_id), msg_id
+        header = email.message_from_string(f"Message-ID: {msg_id}\n\n", policy=policy.default)["Message-ID"]
+        assert header.defects == () and str(header) == msg_id
+    fresh = {fresh_message_id(keys[0], DOMAIN, NOW) for _ in range(3)}
+    assert len(fresh) == 3 and ids[0] not in fresh
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_default_templates_raise_no_mailman_warnings(tmp_path, kind):
+    for talk in TALKS:
+        config, loaded = load(tmp_path, talk)
+        msg = build(config, loaded, kind, changes=ROOM)
+        assert mailman_warnings(msg, config.mail.max_size) == [], talk
+
+
+def test_mailman_warnings_for_size_subject_and_top_lines(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "reminder.subject.j2").write_text("Help me: {{ talk.title }}\n", encoding="utf-8")
+    (tmp_path / "mine" / "reminder.txt.j2").write_text("Hello\n\nthere\nwho is speaking?\n", encoding="utf-8")
+    config, talk = load(tmp_path, "pennington", templates='templates_dir = "mine"')
+    msg = build(config, talk, "reminder")
+    warnings = mailman_warnings(msg, max_size=1024)
+    assert len(warnings) == 3
+    assert warnings[0].startswith("the message is ") and "over the list's limit of 1 KB" in warnings[0]
+    assert warnings[1].startswith('the Subject begins with "help"')
+    assert warnings[2].startswith('text line 4 begins with "who"')
+    assert mailman_warnings(build(config, talk, "announcement"), max_size=40 * 1024) == []
