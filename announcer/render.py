@@ -162,6 +162,7 @@ def _inline_text(children: Iterable[Token]) -> str:
     return "".join(out)
 
 
+@lru_cache(maxsize=1024)  # one abstract is rendered for several parts and kinds
 def markdown_text(source: str | None, width: int = WIDTH) -> str:
     """Markdown as plain text: paragraphs filled to width, links as "text <url>", lists dashed."""
     if not source:
@@ -211,6 +212,7 @@ def one_line(source: str | None, width: int = WIDTH - LABEL_WIDTH) -> str:
     return flat[: width - 1].rsplit(" ", 1)[0].rstrip(",;:.-") + "…"
 
 
+@lru_cache(maxsize=1024)
 def markdown_html(source: str | None) -> Markup:
     """Markdown as HTML, with raw HTML in the source escaped, never passed through."""
     return Markup(_MARKDOWN.render(source)) if source else Markup("")
