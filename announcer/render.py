@@ -18,7 +18,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markupsafe import Markup
 
-from announcer.config import Series
+from announcer.config import Config
 from announcer.errors import InputError, Problem
 from announcer.message import command_word
 from announcer.plan import Change
@@ -314,11 +314,13 @@ def _innermost_is_template(error: BaseException) -> bool:
 
 
 class Renderer:
-    """Renders a series' messages; the Jinja environment is shared, so templates parse once."""
+    """Renders a series' messages; renderers of one series share a Jinja environment, so its
+    templates parse once (and again only when a file changes)."""
 
-    def __init__(self, series: Series):
-        self.series = series
-        self.env = _environment(series.templates_dir)
+    def __init__(self, config: Config):
+        self.config = config
+        self.series = config.series
+        self.env = _environment(config.series.templates_dir)
 
     def render(self, talk: Talk, kind: str, *, changes: Iterable[Change] = (), sequence: int = 0) -> Rendered:
         """Subject, text and HTML of one message of this kind about this talk."""
@@ -345,9 +347,10 @@ class Renderer:
         try:
             return self.env.get_template(name)
         except jinja2.TemplateNotFound:
-            where = self.series.templates_dir or "templates"
-            raise InputError([Problem(where, None, f'no template "{name}" for messages of kind "{kind}": '
-                                                   f"add {name} to {where}")]) from None
+            folder = self.series.templates_dir
+            where = f"add {name} to {folder}" if folder else f'set [series] templates_dir and add {name} there'
+            raise InputError([Problem(folder or self.config.path, None,
+                                      f'no template "{name}" for messages of kind "{kind}": {where}')]) from None
         except jinja2.TemplateSyntaxError as error:
             raise InputError([Problem(error.filename or name, error.lineno,
                                       f"template syntax error: {error.message}")]) from None
@@ -367,9 +370,3 @@ class Renderer:
                 raise  # a bug in announcer, not in the template
             detail = str(error) if isinstance(error, jinja2.TemplateError) else f"{type(error).__name__}: {error}"
             raise InputError([Problem(place[0], place[1], f"template error: {detail}")]) from None
-
-
-@lru_cache(maxsize=32)
-def renderer_for(series: Series) -> Renderer:
-    """The series' renderer, made once per series so a pass does not reparse its templates."""
-    return Renderer(series)

@@ -121,7 +121,7 @@ def planned(talk: Talk, kind: str, sequence: int = 0, changes: tuple[Change, ...
 
 
 def build(config: Config, talk: Talk, kind: str, approved: str | None = None, **kw) -> EmailMessage:
-    return build_message(config, talk, planned(talk, kind, **kw), now=NOW, renderer=Renderer(config.series),
+    return build_message(config, talk, planned(talk, kind, **kw), now=NOW, renderer=Renderer(config),
                          approved=approved)
 
 
@@ -165,7 +165,7 @@ def test_mime_tree_and_headers_of_every_kind(tmp_path, kind):
     config, talk = load(tmp_path, "pennington")
     plan = planned(talk, kind, sequence=1 if kind in ("update", "cancellation") else 0,
                    changes=ROOM if kind == "update" else ())
-    msg = parsed(build_message(config, talk, plan, now=NOW, renderer=Renderer(config.series), approved=None))
+    msg = parsed(build_message(config, talk, plan, now=NOW, renderer=Renderer(config), approved=None))
     method = "CANCEL" if kind == "cancellation" else "PUBLISH"
 
     tree = [(part.get_content_type(), part.get_param("method"), part.get_filename()) for part in msg.walk()]

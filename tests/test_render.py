@@ -11,8 +11,7 @@ from announcer.config import Config, load_config
 from announcer.errors import InputError
 from announcer.message import command_word
 from announcer.plan import Change
-from announcer.render import (Renderer, field, markdown_html, markdown_text, one_line, renderer_for,
-                              when, when_short)
+from announcer.render import Renderer, field, markdown_html, markdown_text, one_line, when, when_short
 from announcer.talks import Talk, load_talk_file
 
 CONFIG = """\
@@ -65,7 +64,7 @@ def load(tmp_path: Path, talk_yaml: str, extra: str = "") -> tuple[Config, Talk]
 
 def render(tmp_path: Path, talk_yaml: str = PENNINGTON, kind: str = "announcement", extra: str = "", **kw):
     config, talk = load(tmp_path, talk_yaml, extra)
-    return Renderer(config.series).render(talk, kind, **kw)
+    return Renderer(config).render(talk, kind, **kw)
 
 
 def test_when_is_weekday_date_times_and_zone(tmp_path):
@@ -241,11 +240,10 @@ def test_an_override_replaces_only_its_own_file(tmp_path):
     assert "<h1" in rendered.html  # built-in HTML
 
 
-def test_an_override_added_later_is_picked_up_by_the_cached_renderer(tmp_path):
+def test_an_override_added_later_is_picked_up_by_the_cached_environment(tmp_path):
     (tmp_path / "mine").mkdir()
     config, talk = load(tmp_path, PENNINGTON, 'templates_dir = "mine"')
-    renderer = renderer_for(config.series)
-    assert renderer_for(config.series) is renderer
+    renderer = Renderer(config)
     before = renderer.render(talk, "reminder")
     (tmp_path / "mine" / "reminder.txt.j2").write_text("Custom reminder {{ talk.id }}\n", encoding="utf-8")
     after = renderer.render(talk, "reminder")
@@ -255,9 +253,9 @@ def test_an_override_added_later_is_picked_up_by_the_cached_renderer(tmp_path):
 
 def test_templates_are_parsed_once_per_series(tmp_path):
     config, talk = load(tmp_path, PENNINGTON)
-    first = renderer_for(config.series).env.get_template("announcement.txt.j2")
-    renderer_for(config.series).render(talk, "announcement")
-    assert Renderer(config.series).env.get_template("announcement.txt.j2") is first
+    first = Renderer(config).env.get_template("announcement.txt.j2")
+    Renderer(config).render(talk, "announcement")
+    assert Renderer(config).env.get_template("announcement.txt.j2") is first
 
 
 def test_an_undefined_variable_is_a_path_line_error(tmp_path):
@@ -289,15 +287,16 @@ def test_a_syntax_error_is_a_path_line_error(tmp_path):
     override.write_text("<p>\n{% if talk.title %}\n<b>{{ talk.title }}</b>\n", encoding="utf-8")
     config, talk = load(tmp_path, PENNINGTON, 'templates_dir = "mine"')
     with pytest.raises(InputError) as caught:
-        Renderer(config.series).render(talk, "update")
+        Renderer(config).render(talk, "update")
     [problem] = caught.value.problems
     assert Path(problem.path) == override and problem.line is not None
     assert "syntax error" in problem.message
-    assert Renderer(config.series).check(["update"])[0].path == str(override)
+    assert Renderer(config).check(["update"])[0].path == str(override)
 
 
 def test_a_kind_without_templates_is_reported(tmp_path):
     config, talk = load(tmp_path, PENNINGTON)
-    with pytest.raises(InputError, match='no template "seminar-digest.subject.j2"'):
-        Renderer(config.series).render(talk, "seminar-digest")
-    assert Renderer(config.series).check(["announcement", "reminder", "update", "cancellation"]) == []
+    with pytest.raises(InputError, match='no template "seminar-digest.subject.j2"') as caught:
+        Renderer(config).render(talk, "seminar-digest")
+    assert caught.value.problems[0].path == config.path  # where the kind is scheduled
+    assert Renderer(config).check(["announcement", "reminder", "update", "cancellation"]) == []
