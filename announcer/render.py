@@ -308,11 +308,6 @@ def _template_place(error: BaseException) -> tuple[str, int] | None:
     return place
 
 
-def _innermost_is_template(error: BaseException) -> bool:
-    frames = list(traceback.walk_tb(error.__traceback__))
-    return bool(frames) and "__jinja_exception__" in frames[-1][0].f_globals
-
-
 class Renderer:
     """Renders a series' messages; renderers of one series share a Jinja environment, so its
     templates parse once (and again only when a file changes)."""
@@ -364,9 +359,9 @@ class Renderer:
         except jinja2.TemplateSyntaxError as error:  # in an included template
             raise InputError([Problem(error.filename or name, error.lineno,
                                       f"template syntax error: {error.message}")]) from None
-        except Exception as error:
+        except Exception as error:  # also a helper called wrongly, e.g. {{ talk.title|when }}
             place = _template_place(error)
-            if place is None or not (isinstance(error, jinja2.TemplateError) or _innermost_is_template(error)):
-                raise  # a bug in announcer, not in the template
+            if place is None:
+                raise  # not raised while rendering a template: a bug in announcer
             detail = str(error) if isinstance(error, jinja2.TemplateError) else f"{type(error).__name__}: {error}"
             raise InputError([Problem(place[0], place[1], f"template error: {detail}")]) from None

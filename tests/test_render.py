@@ -281,6 +281,17 @@ def test_an_undefined_variable_in_an_included_template_names_that_file(tmp_path)
     assert "'nonsense' is undefined" in problem.message
 
 
+def test_a_helper_misused_in_a_template_is_a_path_line_error(tmp_path):
+    (tmp_path / "mine").mkdir()
+    override = tmp_path / "mine" / "reminder.subject.j2"
+    override.write_text("{# the talk, not its title #}\n{{ talk.title|when }}\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        render(tmp_path, kind="reminder", extra='templates_dir = "mine"')
+    [problem] = caught.value.problems
+    assert (Path(problem.path), problem.line) == (override, 2)
+    assert "AttributeError" in problem.message
+
+
 def test_a_syntax_error_is_a_path_line_error(tmp_path):
     (tmp_path / "mine").mkdir()
     override = tmp_path / "mine" / "update.html.j2"
