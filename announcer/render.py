@@ -169,19 +169,19 @@ def markdown_text(source: str | None, width: int = WIDTH) -> str:
         return ""
     lines: list[str] = []
     indents: list[str] = []
-    counters: list[int | None] = []
+    ordered: list[bool] = []  # one per open list
     marker = ""
     for token in _MARKDOWN.parse(source):
         indent = "".join(indents)
         kind = token.type
         if kind in ("bullet_list_open", "ordered_list_open"):
-            counters.append(int(token.attrGet("start") or 1) if kind == "ordered_list_open" else None)
+            ordered.append(kind == "ordered_list_open")
         elif kind in ("bullet_list_close", "ordered_list_close"):
-            counters.pop()
-            if not counters:
+            ordered.pop()
+            if not ordered:
                 lines.append("")
         elif kind == "list_item_open":
-            marker = f"{token.info}. " if counters[-1] is not None else "- "
+            marker = f"{token.info}. " if ordered[-1] else "- "  # info: the item's number
             indents.append(" " * len(marker))
         elif kind == "list_item_close":
             indents.pop()

@@ -11,7 +11,8 @@ from announcer.config import Config, load_config
 from announcer.errors import InputError
 from announcer.message import command_word
 from announcer.plan import Change
-from announcer.render import Renderer, field, markdown_html, markdown_text, one_line, when, when_short
+from announcer.render import (BUILTIN_KINDS, Renderer, field, markdown_html, markdown_text, one_line, when,
+                              when_short)
 from announcer.talks import Talk, load_talk_file
 
 CONFIG = """\
@@ -310,4 +311,4 @@ def test_a_kind_without_templates_is_reported(tmp_path):
     with pytest.raises(InputError, match='no template "seminar-digest.subject.j2"') as caught:
         Renderer(config).render(talk, "seminar-digest")
     assert caught.value.problems[0].path == config.path  # where the kind is scheduled
-    assert Renderer(config).check(["announcement", "reminder", "update", "cancellation"]) == []
+    assert Renderer(config).check(BUILTIN_KINDS) == []
