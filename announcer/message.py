@@ -36,6 +36,8 @@ class _MessageIDHeader(MessageIDHeader):
     """A msg-id header written on one line, never folded (RFC 5322 allows 998 characters)."""
 
     def fold(self, *, policy: policy.Policy) -> str:
+        if not str(self).isascii():
+            return super().fold(policy=policy)
         return f"{self.name}: {self}{policy.linesep}"
 
 
