@@ -149,8 +149,8 @@ def check_series(config_option: str | None, now_text: str | None) -> Report:
     problems += _render_problems(dispatcher, talks, plan.messages, now)
     unique = list(dict.fromkeys(problems))
     errors = sum(1 for p in unique if not p.warning)
-    summary = (f"{len(loaded.talks)} talks, {len(plan.messages)} messages planned: "
-               f"{errors} errors, {len(unique) - errors} warnings")
+    summary = (f"{_count(len(loaded.talks), 'talk')}, {_count(len(plan.messages), 'message')} planned: "
+               f"{_count(errors, 'error')}, {_count(len(unique) - errors, 'warning')}")
     return Report(unique, summary)
 
 
@@ -172,6 +172,10 @@ def _render_problems(dispatcher: Dispatcher, talks: dict[str, Talk], messages: l
         for text in mailman_warnings(email, dispatcher.config.mail.max_size):
             problems.append(Problem(talk.path, talk.line, f"{message.kind}: {text}", warning=True))
     return problems
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _when(moment: datetime, config: Config) -> str:
