@@ -14,7 +14,7 @@ from announcer.config import Config
 from announcer.errors import (AnnouncerError, ExitCode, PermanentFailure, TemporaryFailure,
                               UncertainDelivery)
 from announcer.ledger import Ledger, retry_delay
-from announcer.plan import FACT_KINDS, Plan, PlannedMessage, plan_messages, sendable
+from announcer.plan import FACT_KINDS, Plan, PlannedMessage, fresh_message_id, plan_messages, sendable
 from announcer.talks import Talk
 
 UNDELIVERED = ("retry", "failed", "uncertain")
@@ -74,6 +74,7 @@ class Dispatcher:
     build: Callable[..., EmailMessage]
     dry_run: bool = False           # read the ledger, write nothing, send to a recording transport
     log: Callable[[str], None] = lambda line: None
+    stopping: Callable[[], bool] = lambda: False   # the daemon is shutting down: send no further message
 
     @property
     def recording(self) -> Ledger | None:
@@ -113,6 +114,9 @@ class Dispatcher:
             return result
         with self.transport:
             for message in messages:
+                if self.stopping():
+                    result.stopped_by = "shutting down before the next message"
+                    break
                 outcome = self.deliver(message, now, mode)
                 result.outcomes.append(outcome)
                 if outcome.stops_pass:
@@ -128,8 +132,6 @@ class Dispatcher:
         elif self.ledger and not self.ledger.claim(message, now, mode):
             return Outcome(message, "refused", REFUSED)
         if mode == "force":
-            from announcer.message import fresh_message_id
-
             message = replace(message, message_id=fresh_message_id(message.key, self.config.series.domain, now))
         talk = next(t for t in self.talks if t.id == message.talk_id)
         try:
