@@ -1,0 +1,144 @@
+"""What changed on disk: a cheap polling watch of the series' folders, and talk files kept per file.
+
+Polling (name, mtime_ns, size, inode) every second sees saves by rename (what editors do) and
+works on network mounts, where inotify sees nothing (reference/scheduling.md section 3.7).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from announcer.config import Series
+from announcer.talks import TalkFile, TalkSet, combine, load_talk_file, talk_paths
+
+Stamp = tuple[int, int, int]          # mtime_ns, size, inode: a save by rename changes the inode
+SETTLE_POLLS = 3                      # act on a folder that keeps changing after this many polls
+
+
+def file_stamp(path: Path) -> Stamp | None:
+    """What tells one version of a file from the next; None when it is missing."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _ignored(name: str) -> bool:
+    """Editor droppings: hidden, swap, backup and temporary files."""
+    return name.startswith(".") or name.endswith(("~", ".swp", ".swx", ".tmp"))
+
+
+def snapshot(paths: Iterable[Path | None]) -> dict[str, Stamp]:
+    """Every watched file's stamp: the files themselves, and the direct entries of folders."""
+    found: dict[str, Stamp] = {}
+    for path in paths:
+        if path is None:
+            continue
+        if path.is_dir():
+            try:
+                entries = list(os.scandir(path))
+            except OSError:
+                continue
+            for entry in entries:
+                if _ignored(entry.name):
+                    continue
+                stamp = file_stamp(Path(entry.path))
+                if stamp is not None:
+                    found[entry.path] = stamp
+        else:
+            stamp = file_stamp(path)
+            if stamp is not None:
+                found[str(path)] = stamp
+    return found
+
+
+class FolderWatch:
+    """Polls the config file and the talks and templates folders; reports a change once it settles."""
+
+    def __init__(self, paths: Iterable[Path | None]) -> None:
+        self.paths = tuple(paths)
+        self._acted = snapshot(self.paths)
+        self._previous = self._acted
+        self._unsettled = 0
+
+    def poll(self) -> list[str]:
+        """The paths changed since the last report, once two polls agree; else an empty list."""
+        current = snapshot(self.paths)
+        if current == self._acted:
+            self._previous, self._unsettled = current, 0
+            return []
+        if current != self._previous and self._unsettled < SETTLE_POLLS:
+            self._previous, self._unsettled = current, self._unsettled + 1
+            return []
+        changed = sorted(name for name in self._acted.keys() | current.keys()
+                         if self._acted.get(name) != current.get(name))
+        self._acted = self._previous = current
+        self._unsettled = 0
+        return changed
+
+
+class TalkFiles:
+    """The talks, loaded per file: unchanged files are not re-read, and a file that fails to load
+    keeps its last good version in force (one that never loaded is left out)."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.log = log
+        self.stamps: dict[Path, Stamp] = {}
+        self.good: dict[Path, TalkFile] = {}
+        self.talkset = TalkSet([], [])
+        self._folder_missing = False
+
+    def refresh(self, series: Series, force: bool = False, quiet: bool = False) -> bool:
+        """Re-read new and changed files (every file with force); True when the talks may differ.
+
+        Problems are logged as `path:line: message`; with quiet, successful loads are not.
+        """
+        paths = self._paths(series.talks_dir)
+        changed = False
+        for path in paths:
+            stamp = file_stamp(path)
+            if stamp is None or (not force and self.stamps.get(path) == stamp):
+                continue
+            self.stamps[path] = stamp
+            changed = True
+            self._load(path, series, quiet)
+        for path in [p for p in self.stamps if p not in paths]:
+            del self.stamps[path]
+            if self.good.pop(path, None) is not None:
+                self.log(f"{path}: removed; its talks are no longer served")
+            changed = True
+        if changed:
+            known = {p for f in self.good.values() for p in f.problems}
+            self.talkset = combine([self.good[p] for p in sorted(self.good)])
+            for problem in self.talkset.problems:
+                if problem not in known:
+                    self.log(str(problem))
+        return changed
+
+    def _paths(self, folder: Path) -> list[Path]:
+        if not folder.is_dir():
+            if not self._folder_missing:
+                self.log(f"{folder}: no such talks folder")
+            self._folder_missing = True
+            return []
+        self._folder_missing = False
+        return talk_paths(folder)
+
+    def _load(self, path: Path, series: Series, quiet: bool) -> None:
+        loaded = load_talk_file(path, series)
+        for problem in loaded.problems:
+            self.log(str(problem))
+        count = len(loaded.talks)
+        if loaded.ok:
+            self.good[path] = loaded
+            if not quiet:
+                self.log(f"loaded {path} ({count} talk{'s' * (count != 1)})")
+        elif path in self.good:
+            count = len(self.good[path].talks)
+            self.log(f"{path}: not loaded; its last good version ({count} talk{'s' * (count != 1)}) "
+                     "stays in force until the errors are fixed")
+        else:
+            self.log(f"{path}: not loaded; left out until the errors are fixed")
