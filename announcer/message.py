@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import re
-import secrets
 from datetime import datetime, timezone
 from email import policy
 from email.headerregistry import HeaderRegistry, MessageIDHeader
@@ -81,23 +79,6 @@ def command_word(line: str) -> str | None:
     """The Mailman command word a line begins with, or None."""
     words = line.split(maxsplit=1)
     return words[0].lower() if words and words[0].lower() in MAILMAN_COMMANDS else None
-
-
-def _id_left(key: str) -> str:
-    readable = re.sub(r"[^A-Za-z0-9-]+", ".", key).strip(".")[:64].strip(".")
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
-    return f"{readable}.{digest}" if readable else digest
-
-
-def message_id_for(key: str, domain: str) -> str:
-    """The deterministic Message-ID of the message with this ledger key: "<...@domain>"."""
-    return f"<{_id_left(key)}@{domain}>"
-
-
-def fresh_message_id(key: str, domain: str, now: datetime) -> str:
-    """A new, unique Message-ID for a forced re-send of the message with this ledger key."""
-    stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return f"<{_id_left(key)}.{stamp}.{secrets.token_hex(4)}@{domain}>"
 
 
 def calendar_method(kind: str) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -80,13 +82,21 @@ def message_key(talk: Talk, rule: MessageRule) -> str:
     return f"{talk.id}/{rule.kind}/{format_duration(rule.before)}/{start:%Y%m%dT%H%MZ}"
 
 
+def _id_left(key: str) -> str:
+    readable = re.sub(r"[^A-Za-z0-9-]+", ".", key).strip(".")[:64].strip(".")
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
+    return f"{readable}.{digest}" if readable else digest
+
+
 def message_id_for(key: str, domain: str) -> str:
-    """A deterministic Message-ID for a ledger key, so previews thread like real sends."""
-    parts = key.split("/")
-    readable = ".".join(reversed(parts))
-    safe = re.sub(r"[^A-Za-z0-9!#$%&'*+\-=?^_`{|}~.]", "-", readable).strip(".")
-    safe = re.sub(r"\.{2,}", ".", safe)
-    return f"<{safe}@{domain}>"
+    """The deterministic Message-ID of the message with this ledger key, so previews thread like sends."""
+    return f"<{_id_left(key)}@{domain}>"
+
+
+def fresh_message_id(key: str, domain: str, now: datetime) -> str:
+    """A new, unique Message-ID for a forced re-send of the message with this ledger key."""
+    stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"<{_id_left(key)}.{stamp}.{secrets.token_hex(4)}@{domain}>"
 
 
 def changes_between(old: dict[str, str | None], new: dict[str, str | None]) -> tuple[Change, ...]:

@@ -194,5 +194,5 @@ def test_log_shows_message_ids_and_errors(tmp_path, smtp_plain):
     send(config, "--due", "--now", "2027-02-15T12:05:00Z")
     lines = runner.invoke(app, ["--config", str(config), "log", "pennington"]).stdout.splitlines()
     assert "announcement  retry" in lines[0] and "451" in lines[0]
-    assert "announcement  sent  <announcement.pennington@seminar.example.org>" in lines[1]
+    assert "announcement  sent  <pennington.announcement." in lines[1]
     assert runner.invoke(app, ["--config", str(config), "log", "other"]).stdout == 'nothing recorded for talk "other"\n'

@@ -15,7 +15,8 @@ import pytest
 from icalendar import Calendar
 
 from announcer.config import Config, load_config
-from announcer.message import (build_message, fresh_message_id, mailman_warnings, message_id_for,
+from announcer.plan import fresh_message_id, message_id_for
+from announcer.message import (build_message, mailman_warnings,
                                preview_text, to_bytes)
 from announcer.plan import Change, PlannedMessage
 from announcer.render import Renderer

@@ -2,7 +2,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from announcer.config import load_config
-from announcer.plan import Announced, Record, plan_messages, sendable
+from announcer.plan import Announced, Record, message_id_for, plan_messages, sendable
 from announcer.talks import load_talks
 
 from series_files import PENNINGTON, write_series
@@ -40,7 +40,8 @@ def test_due_times_and_keys(tmp_path):
     assert reminder.due == datetime(2027, 2, 21, 18, 0, tzinfo=UTC)
     assert announcement.key == "pennington/announcement"
     assert reminder.key == "pennington/reminder/1h/20270221T1900Z"
-    assert announcement.message_id == "<announcement.pennington@mad.example.edu>"
+    assert announcement.message_id == message_id_for("pennington/announcement", "mad.example.edu")
+    assert announcement.message_id.startswith("<pennington.announcement.")
     assert reminder.thread_id == announcement.message_id and announcement.thread_id is None
     assert reminder.closes == datetime(2027, 2, 21, 19, 0, tzinfo=UTC)
 
