@@ -306,9 +306,10 @@ def send_command(config_option: str | None, talk_id: str | None, kind: str | Non
 
 
 def _one_message(loaded: Loaded, plan: Plan, talk_id: str, kind: str, force: bool) -> PlannedMessage:
+    """The talk's message of that kind: the first not yet sent (a kind may be scheduled twice)."""
     talk = loaded.talk(talk_id)
-    message = next((m for m in _choose(loaded, plan, talk_id, kind) if m.state != "sent"),
-                   None) or _choose(loaded, plan, talk_id, kind)[0]
+    candidates = _choose(loaded, plan, talk_id, kind)
+    message = next((m for m in candidates if m.state != "sent"), candidates[0])
     if message.state == "skipped" and not force:
         raise AnnouncerError(f'{talk_id} {kind}: the talk is {talk.status}, so nothing is sent for it '
                              "(change its status, or use --force)")

@@ -196,3 +196,36 @@ def test_log_shows_message_ids_and_errors(tmp_path, smtp_plain):
     assert "announcement  retry" in lines[0] and "451" in lines[0]
     assert "announcement  sent  <pennington.announcement." in lines[1]
     assert runner.invoke(app, ["--config", str(config), "log", "other"]).stdout == 'nothing recorded for talk "other"\n'
+
+
+def test_tentative_talk_is_not_sent_unless_forced(tmp_path, smtp_plain):
+    config = series(tmp_path, smtp_plain, talks={"pennington.yaml": TALK + "status: tentative\n"})
+    assert send(config, "--due", "--now", BOTH_DUE).stdout.splitlines()[-1].startswith("0 sent")
+    refused = send(config, "pennington", "--kind", "announcement")
+    assert refused.exit_code == 1 and "the talk is tentative" in refused.stderr
+    assert send(config, "pennington", "--kind", "announcement", "--force").exit_code == 0
+    assert len(smtp_plain.messages) == 1
+
+
+def test_approved_header_reaches_the_server_but_never_the_output(tmp_path, smtp_plain, monkeypatch):
+    monkeypatch.setenv("LIST_MODERATOR_PASSWORD", "s3cret-moderator")
+    config = series(tmp_path, smtp_plain, mail={"approved_password_env": "LIST_MODERATOR_PASSWORD"})
+    dry = send(config, "--due", "--dry-run", "--now", ANNOUNCEMENT_DUE)
+    assert "Approved: ********" in dry.stdout and "s3cret" not in dry.output
+    result = send(config, "--due", "--now", ANNOUNCEMENT_DUE)
+    assert result.exit_code == 0 and "s3cret" not in result.output
+    assert smtp_plain.messages[0].message()["Approved"] == "s3cret-moderator"
+    preview = runner.invoke(app, ["--config", str(config), "preview", "--out", str(tmp_path / "eml"),
+                                  "--now", "2027-02-01T00:00:00Z"])
+    assert preview.exit_code == 0
+    for path in (tmp_path / "eml").iterdir():
+        assert b"s3cret" not in path.read_bytes() and b"Approved: ********" in path.read_bytes()
+    assert "s3cret" not in runner.invoke(app, ["--config", str(config), "log"]).output
+
+
+def test_missing_approved_variable_stops_before_sending(tmp_path, smtp_plain, monkeypatch):
+    monkeypatch.delenv("LIST_MODERATOR_PASSWORD", raising=False)
+    config = series(tmp_path, smtp_plain, mail={"approved_password_env": "LIST_MODERATOR_PASSWORD"})
+    result = send(config, "--due", "--now", ANNOUNCEMENT_DUE)
+    assert result.exit_code == 1 and "$LIST_MODERATOR_PASSWORD, which is not set" in result.stderr
+    assert smtp_plain.connections == 0
