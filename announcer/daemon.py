@@ -36,7 +36,7 @@ from announcer.talks import Talk
 from announcer.watch import FolderWatch, Stamp, TalkFiles, file_stamp, snapshot
 
 HEARTBEAT_SECONDS = 60      # the fallback rescan: also catches a wall clock that jumped (suspend)
-POLL_SECONDS = 1.0          # how often the main thread stats the watched files
+POLL_SECONDS = 2.0          # how often the main thread stats the watched files (~2 ms per 1,000)
 SIGNAL_SECONDS = 0.2        # how soon the main thread notices a signal's flag
 NEAR_SECONDS = 1.0          # a due time closer than this is waited for inside the pass's thread
 CATCH_UP_PASSES = 3         # passes in a row for messages that keep coming due

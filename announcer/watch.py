@@ -1,12 +1,13 @@
 """What changed on disk: a cheap polling watch of the series' folders, and talk files kept per file.
 
-Polling (name, mtime_ns, size, inode) every second sees saves by rename (what editors do) and
+Polling (name, mtime_ns, size, inode) every 2 seconds sees saves by rename (what editors do) and
 works on network mounts, where inotify sees nothing (reference/scheduling.md section 3.7).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from announcer.config import Series
 from announcer.talks import TalkFile, TalkSet, combine, load_talk_file, talk_paths
 
 Stamp = tuple[int, int, int]          # mtime_ns, size, inode: a save by rename changes the inode
-SETTLE_POLLS = 3                      # act on a folder that keeps changing after this many polls
+SETTLE_TRIES = 4                      # act on a folder that keeps changing after this many looks
 
 
 def file_stamp(path: Path) -> Stamp | None:
@@ -45,9 +46,11 @@ def snapshot(paths: Iterable[Path | None]) -> dict[str, Stamp]:
             for entry in entries:
                 if _ignored(entry.name):
                     continue
-                stamp = file_stamp(Path(entry.path))
-                if stamp is not None:
-                    found[entry.path] = stamp
+                try:
+                    st = entry.stat()
+                except OSError:
+                    continue
+                found[entry.path] = (st.st_mtime_ns, st.st_size, st.st_ino)
         else:
             stamp = file_stamp(path)
             if stamp is not None:
@@ -58,25 +61,25 @@ def snapshot(paths: Iterable[Path | None]) -> dict[str, Stamp]:
 class FolderWatch:
     """Polls the config file and the talks and templates folders; reports a change once it settles."""
 
-    def __init__(self, paths: Iterable[Path | None]) -> None:
+    def __init__(self, paths: Iterable[Path | None], settle_seconds: float = 0.25) -> None:
         self.paths = tuple(paths)
+        self.settle_seconds = settle_seconds
         self._acted = snapshot(self.paths)
-        self._previous = self._acted
-        self._unsettled = 0
 
     def poll(self) -> list[str]:
-        """The paths changed since the last report, once two polls agree; else an empty list."""
+        """The paths changed since the last report, once two snapshots a moment apart agree."""
         current = snapshot(self.paths)
-        if current == self._acted:
-            self._previous, self._unsettled = current, 0
-            return []
-        if current != self._previous and self._unsettled < SETTLE_POLLS:
-            self._previous, self._unsettled = current, self._unsettled + 1
-            return []
+        for _ in range(SETTLE_TRIES):
+            if current == self._acted:
+                return []
+            time.sleep(self.settle_seconds)
+            again = snapshot(self.paths)
+            if again == current:
+                break
+            current = again
         changed = sorted(name for name in self._acted.keys() | current.keys()
                          if self._acted.get(name) != current.get(name))
-        self._acted = self._previous = current
-        self._unsettled = 0
+        self._acted = current
         return changed
 
 
@@ -105,7 +108,8 @@ class TalkFiles:
             self.stamps[path] = stamp
             changed = True
             self._load(path, series, quiet)
-        for path in [p for p in self.stamps if p not in paths]:
+        present = set(paths)
+        for path in [p for p in self.stamps if p not in present]:
             del self.stamps[path]
             if self.good.pop(path, None) is not None:
                 self.log(f"{path}: removed; its talks are no longer served")

@@ -23,11 +23,14 @@ from announcer.config import load_config
 from announcer.daemon import DaemonCore
 from announcer.errors import LockedError
 from announcer.lock import DaemonLock
+from announcer.plan import message_id_for
+from announcer.watch import FolderWatch
 
 from conftest import write_config
 from smtp_server import PASSWORD, MailServer
 
 NEW_YORK = ZoneInfo("America/New_York")
+DOMAIN = "seminar.example.org"  # write_config's
 UTC = timezone.utc
 
 
@@ -181,6 +184,25 @@ def test_the_lock_admits_one_holder_and_names_it(tmp_path):
     finally:
         lock.release()
     DaemonLock.acquire(tmp_path / "announcer.db").release()
+
+
+def test_the_watch_sees_saves_by_rename_or_in_place_and_ignores_editor_droppings(tmp_path):
+    config = write_config(tmp_path)
+    talks = tmp_path / "talks"
+    folders = FolderWatch([config, talks, None], settle_seconds=0)
+    assert folders.poll() == []
+    (talks / ".a.yaml.swp").write_text("swap")
+    (talks / "a.yaml~").write_text("backup")
+    assert folders.poll() == []
+    path = write_talk(config, "a.yaml", talk("A", "2027-03-10 14:00"))
+    assert folders.poll() == [str(path)]
+    assert folders.poll() == []
+    with path.open("a") as file:
+        file.write("notes: Reception after.\n")
+    assert folders.poll() == [str(path)]
+    config.write_text(config.read_text() + "\n")
+    path.unlink()
+    assert folders.poll() == sorted([str(config), str(path)])
 
 
 # The daemon as a real process
@@ -379,7 +401,7 @@ def test_sighup_reloads_at_once_and_a_bad_password_pauses_sending(tmp_path, smtp
     daemon.wait_for(r"resumed sending \(the configuration changed\)")
     daemon.wait_for(r"sent c announcement")
     assert daemon.stop() == 0
-    assert message_ids(smtp_starttls) == ["<announcement.c@seminar.example.org>"]
+    assert message_ids(smtp_starttls) == [message_id_for("c/announcement", DOMAIN)]
     assert PASSWORD not in daemon.log and "wrong" not in daemon.log
 
 
@@ -418,5 +440,4 @@ def test_restarts_never_send_twice_even_after_kill_9_mid_send(tmp_path, smtp_pla
     third.wait_for(r"pass: 0 sent")
     assert third.stop() == 0
     assert ledger_states(tmp_path) == {"a/announcement": "sent", "b/announcement": "uncertain"}
-    assert sorted(message_ids(smtp_plain)) == ["<announcement.a@seminar.example.org>",
-                                               "<announcement.b@seminar.example.org>"]
+    assert sorted(message_ids(smtp_plain)) == sorted(message_id_for(f"{t}/announcement", DOMAIN) for t in "ab")
