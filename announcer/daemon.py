@@ -29,7 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from announcer.config import Config, find_config, load_config
 from announcer.dispatch import Dispatcher, PassResult
 from announcer.errors import AnnouncerError, InputError
-from announcer.ledger import Ledger
+from announcer.ledger import FIRST_RETRY, Ledger
 from announcer.lock import DaemonLock, notify_systemd
 from announcer.series import Loaded, make_dispatcher
 from announcer.talks import Talk
@@ -83,7 +83,8 @@ class DaemonCore:
         self.templates_stamp = snapshot([config.series.templates_dir])
         self.talk_files = TalkFiles(log)
         self.talk_files.refresh(config.series, quiet=True)
-        self.paused: str | None = None
+        self.paused: str | None = None              # why sending stopped after a failure of the connection
+        self.paused_until: datetime | None = None   # for a temporary one: its retry time; else a person must act
         self.stopping = False
         self._warnings: set[str] = set()
         self.ledger = Ledger(config.ledger_path)
@@ -161,11 +162,13 @@ class DaemonCore:
 
     def resume(self, why: str) -> None:
         """Lift a pause caused by a failure of the connection."""
-        self.paused = None
+        self.paused = self.paused_until = None
         self.log(f"resumed sending ({why})")
 
     def run_pass(self, now: datetime) -> PassResult | None:
         """The due pass at `now`, unless sending is paused (None then)."""
+        if self.paused and self.paused_until is not None and now >= self.paused_until:
+            self.resume("time to retry")
         if self.paused or self.stopping:
             return None
         result = self.dispatcher.due_pass(now)
@@ -175,15 +178,26 @@ class DaemonCore:
         self._warnings = set(result.warnings)
         stop = next((o for o in result.outcomes if o.stops_pass), None)
         if stop is not None:
-            self.paused = stop.detail or stop.state
-            self.log(f"paused: {self.paused}: nothing more is sent until the configuration changes "
-                     "or the daemon gets SIGHUP (systemctl reload)")
+            self._pause(stop.detail or stop.state, stop.message.key if stop.state == "retry" else None, now)
         return result
 
+    def _pause(self, why: str, retry_key: str | None, now: datetime) -> None:
+        """Stop sending after a failure of the connection: a permanent one (a wrong password, a bad
+        certificate) until the config changes or SIGHUP; a temporary one until its retry time."""
+        self.paused = why
+        if retry_key is None:
+            self.log(f"paused: {why}: nothing more is sent until the configuration changes "
+                     "or the daemon gets SIGHUP (systemctl reload)")
+            return
+        record = self.ledger.records().get(retry_key)
+        self.paused_until = record.next_try if record and record.next_try else now + FIRST_RETRY
+        self.log(f"paused until {self.paused_until:%Y-%m-%dT%H:%M:%SZ}: {why}: trying again then "
+                 "(or sooner on a configuration change or SIGHUP)")
+
     def next_wake(self, now: datetime) -> Wake | None:
-        """The earliest due time of a pending message or retry after `now`; None if none (or paused)."""
+        """The earliest due time of a pending message or retry; while paused, the end of the pause."""
         if self.paused:
-            return None
+            return Wake(self.paused_until, "retry after a connection failure") if self.paused_until else None
         records = self.ledger.records()
         wakes = []
         for message in self.dispatcher.plan(now, records).messages:

@@ -20,7 +20,7 @@ import pytest
 
 from announcer import watch
 from announcer.config import load_config
-from announcer.daemon import DaemonCore
+from announcer.daemon import DaemonCore, Wake
 from announcer.errors import LockedError
 from announcer.lock import DaemonLock
 from announcer.plan import message_id_for
@@ -146,33 +146,42 @@ def test_a_config_that_fails_to_load_keeps_the_old_one(tmp_path):
         core.close()
 
 
-def test_a_connection_failure_pauses_sending_until_sighup_or_a_config_change(tmp_path, smtp_plain, closed_port):
+def test_a_connection_failure_pauses_sending_until_its_retry_time_sighup_or_a_config_change(
+        tmp_path, smtp_plain, closed_port):
     config = write_config(tmp_path, smtp_plain, smtp={"port": closed_port})
-    write_talk(config, "a.yaml", talk("Talk", "2027-03-10 14:00"))
-    now = utc("2027-03-05 00:00")  # the announcement is due
+    write_talk(config, "a.yaml", talk("A", "2027-03-10 14:00"))
+    write_talk(config, "b.yaml", talk("B", "2027-03-11 14:00"))
+    now = utc("2027-03-05 00:00")  # both announcements are due
+    minute = timedelta(minutes=1)
     lines: list[str] = []
     core = DaemonCore(load_config(config), lines.append)
     try:
         first = core.run_pass(now)
-        assert [(o.state, o.stops_pass) for o in first.outcomes] == [("retry", True)]
-        assert core.paused and "connection refused" in core.paused
-        assert core.next_wake(now) is None
-        assert core.run_pass(now + timedelta(minutes=5)) is None   # nothing is tried while paused
+        assert [(o.message.talk_id, o.state, o.stops_pass) for o in first.outcomes] == [("a", "retry", True)]
+        assert core.paused_until == now + minute and "connection refused" in core.paused
+        assert core.next_wake(now) == Wake(now + minute, "retry after a connection failure")
+        assert core.run_pass(now + minute / 2) is None  # b is not tried against the same wall
         core.refresh()
         assert core.paused
 
-        core.refresh(force=True)  # SIGHUP
+        second = core.run_pass(now + minute)  # a's retry time: one attempt, then a longer wait
+        assert "resumed sending (time to retry)" in lines
+        assert [(o.message.talk_id, o.state) for o in second.outcomes] == [("a", "retry")]
+        assert core.paused_until == now + 3 * minute
+
+        core.refresh(force=True)  # SIGHUP: try at once
         assert "resumed sending (SIGHUP)" in lines
-        assert core.run_pass(now + timedelta(minutes=5)).outcomes[0].state == "retry"
-        assert sum(line.startswith("paused: ") for line in lines) == 2
+        third = core.run_pass(now + 90 * minute / 60)
+        assert [(o.message.talk_id, o.state) for o in third.outcomes] == [("b", "retry")]
+        assert sum(line.startswith("paused until ") for line in lines) == 3
 
         write_config(tmp_path, smtp_plain)  # the right port
         core.refresh()
         assert "resumed sending (the configuration changed)" in lines
-        assert sent(core.run_pass(now + timedelta(minutes=10))) == {("a", "announcement")}
+        assert sent(core.run_pass(now + 10 * minute)) == {("a", "announcement"), ("b", "announcement")}
     finally:
         core.close()
-    assert len(smtp_plain.messages) == 1
+    assert len(smtp_plain.messages) == 2
 
 
 def test_the_lock_admits_one_holder_and_names_it(tmp_path):
