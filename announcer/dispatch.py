@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from announcer.config import Config
 from announcer.errors import (AnnouncerError, ExitCode, PermanentFailure, TemporaryFailure,
                               UncertainDelivery)
-from announcer.ledger import Ledger, retry_delay
+from announcer.ledger import ABANDONED, Ledger, retry_delay
 from announcer.plan import FACT_KINDS, Plan, PlannedMessage, fresh_message_id, plan_messages, sendable
 from announcer.talks import Talk
 
@@ -91,8 +91,8 @@ class Dispatcher:
     def due_pass(self, now: datetime) -> PassResult:
         """Send every message whose time has come; record the ones whose window closed."""
         if self.recording:
-            for key in self.recording.recover_abandoned(now):
-                self.log(f"uncertain {key}: the process sending it stopped before recording the outcome")
+            for talk_id, kind in self.recording.recover_abandoned(now):
+                self.log(f"uncertain {talk_id} {kind}: {ABANDONED}")
         records = self.ledger.records() if self.ledger else {}
         plan = self.plan(now, records)
         result = PassResult(warnings=plan.warnings)

@@ -47,6 +47,7 @@ CLAIMABLE = {
     "manual": "messages.state IN ('missed', 'failed', 'retry')",
     "force": "messages.state != 'claimed'",
 }
+ABANDONED = "the process sending it stopped before recording the outcome"
 FIRST_RETRY = timedelta(minutes=1)
 LAST_RETRY = timedelta(hours=1)
 
@@ -160,26 +161,24 @@ class Ledger:
             self.db.execute("ROLLBACK")
             raise
 
-    def recover_abandoned(self, now: datetime) -> list[str]:
-        """Claims left by a process on this host that has died become `uncertain`; returns their keys."""
+    def recover_abandoned(self, now: datetime) -> list[tuple[str, str]]:
+        """Claims left by a dead process on this host become `uncertain`; returns their (talk, kind)."""
         host = socket.gethostname()
-        stale = []
+        recovered = []
         for key, owner in self.db.execute("SELECT key, owner FROM messages WHERE state = 'claimed'").fetchall():
             owner_host, _, pid = (owner or ":").rpartition(":")
-            if owner_host == host and pid.isdigit() and not _alive(int(pid)):
-                stale.append(key)
-        for key in stale:
+            if owner_host != host or not pid.isdigit() or _alive(int(pid)):
+                continue
             cursor = self.db.execute(
                 "UPDATE messages SET state = 'uncertain', owner = NULL, updated = ?, last_error = ? "
                 "WHERE key = ? AND state = 'claimed' RETURNING talk, kind, message_id",
-                (stamp(now), "the process sending it stopped before recording the outcome", key))
+                (stamp(now), ABANDONED, key))
             for talk, kind, message_id in cursor.fetchall():
                 self.db.execute(
                     "INSERT INTO events (at, key, talk, kind, state, message_id, detail) "
-                    "VALUES (?, ?, ?, ?, 'uncertain', ?, ?)",
-                    (stamp(now), key, talk, kind, message_id,
-                     "the process sending it stopped before recording the outcome"))
-        return stale
+                    "VALUES (?, ?, ?, ?, 'uncertain', ?, ?)", (stamp(now), key, talk, kind, message_id, ABANDONED))
+                recovered.append((talk, kind))
+        return recovered
 
     def history(self, talk_id: str | None = None) -> list[Event]:
         """Every recorded outcome, oldest first; only one talk's when talk_id is given."""

@@ -445,7 +445,7 @@ def test_restarts_never_send_twice_even_after_kill_9_mid_send(tmp_path, smtp_pla
     assert ledger_states(tmp_path) == {"a/announcement": "sent", "b/announcement": "claimed"}
 
     third = start_daemon(config, "--verbose")
-    third.wait_for(r"uncertain b/announcement: the process sending it stopped before recording the outcome")
+    third.wait_for(r"uncertain b announcement: the process sending it stopped before recording the outcome")
     third.wait_for(r"pass: 0 sent")
     assert third.stop() == 0
     assert ledger_states(tmp_path) == {"a/announcement": "sent", "b/announcement": "uncertain"}

@@ -88,7 +88,7 @@ def test_claim_of_a_dead_process_becomes_uncertain(tmp_path):
     subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(path)], check=True, timeout=60)
     with Ledger(path) as ledger:
         assert ledger.records()["talk/announcement"].state == "claimed"
-        assert ledger.recover_abandoned(NOW) == ["talk/announcement"]
+        assert ledger.recover_abandoned(NOW) == [("talk", "announcement")]
         assert ledger.records()["talk/announcement"].state == "uncertain"
         assert ledger.history()[-1].detail == "the process sending it stopped before recording the outcome"
         assert not ledger.claim(message(), NOW + timedelta(hours=1))
