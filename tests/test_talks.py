@@ -183,3 +183,23 @@ def test_all_problems_in_one_run(tmp_path):
     talkset = load(tmp_path, {"a.yaml": "title: T\nstart: 14:00\n", "b.yaml": "title: [", "c.yaml": PENNINGTON})
     assert len(talkset.errors) == 2
     assert [t.id for t in talkset.talks] == ["c"]
+
+
+def test_libyaml_and_pure_python_parsers_read_the_same_values_and_lines():
+    import yaml
+
+    from announcer.talks import _FastLineLoader, _LineLoader
+
+    def same(a, b):
+        assert a == b and type(a) is type(b)
+        if isinstance(a, dict):
+            assert (a.line, a.lines) == (b.line, b.lines)
+            for key in a:
+                same(a[key], b[key])
+        elif isinstance(a, list):
+            for x, y in zip(a, b):
+                same(x, y)
+
+    for path in sorted((Path(__file__).parent.parent / "talks").glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        same(yaml.load(text, Loader=_FastLineLoader), yaml.load(text, Loader=_LineLoader))
