@@ -162,6 +162,12 @@ def _inline_text(children: Iterable[Token]) -> str:
     return "".join(out)
 
 
+@lru_cache(maxsize=1024)
+def _parsed(source: str) -> tuple[Token, ...]:
+    """Markdown parsed once for both renderings, text and HTML (renderers only read the tokens)."""
+    return tuple(_MARKDOWN.parse(source))
+
+
 @lru_cache(maxsize=1024)  # one abstract is rendered for several parts and kinds
 def markdown_text(source: str | None, width: int = WIDTH) -> str:
     """Markdown as plain text: paragraphs filled to width, links as "text <url>", lists dashed."""
@@ -171,7 +177,7 @@ def markdown_text(source: str | None, width: int = WIDTH) -> str:
     indents: list[str] = []
     ordered: list[bool] = []  # one per open list
     marker = ""
-    for token in _MARKDOWN.parse(source):
+    for token in _parsed(source):
         indent = "".join(indents)
         kind = token.type
         if kind in ("bullet_list_open", "ordered_list_open"):
@@ -215,7 +221,9 @@ def one_line(source: str | None, width: int = WIDTH - LABEL_WIDTH) -> str:
 @lru_cache(maxsize=1024)
 def markdown_html(source: str | None) -> Markup:
     """Markdown as HTML, with raw HTML in the source escaped, never passed through."""
-    return Markup(_MARKDOWN.render(source)) if source else Markup("")
+    if not source:
+        return Markup("")
+    return Markup(_MARKDOWN.renderer.render(list(_parsed(source)), _MARKDOWN.options, {}))
 
 
 # ---- changes ------------------------------------------------------------------------------
