@@ -7,13 +7,13 @@ import re
 import smtplib
 import socket
 import ssl
-from email import policy
 from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from announcer.errors import DeliveryError, PermanentFailure, TemporaryFailure, UncertainDelivery
+from announcer.message import wire_bytes
 
 if TYPE_CHECKING:
     from announcer.config import Config, Smtp
@@ -72,7 +72,7 @@ class SmtpTransport:
     def send(self, message: EmailMessage) -> None:
         """Deliver one message to the From/To envelope; raise a DeliveryError saying why not."""
         sender, recipients = _envelope(message, self._place)
-        data = message.as_bytes(policy=policy.SMTP)
+        data = wire_bytes(message)
         for _ in range(2):
             reused = self._smtp is not None
             try:
@@ -230,7 +230,7 @@ class MaildirTransport:
             if self._box is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._box = mailbox.Maildir(self.path, create=True)
-            self._box.add(message.as_bytes(policy=policy.SMTP))
+            self._box.add(wire_bytes(message))
         except OSError as error:
             self._box = None
             raise PermanentFailure(f"{self.path}: cannot write the message: {_reason(error)}") from error

@@ -16,7 +16,7 @@ from icalendar import Calendar
 
 from announcer.config import Config, load_config
 from announcer.plan import fresh_message_id, message_id_for
-from announcer.message import (build_message, mailman_warnings,
+from announcer.message import (POLICY, build_message, mailman_warnings,
                                preview_text, to_bytes)
 from announcer.plan import Change, PlannedMessage
 from announcer.render import Renderer
@@ -293,3 +293,22 @@ def test_mailman_warnings_for_size_subject_and_top_lines(tmp_path):
     assert warnings[1].startswith('the Subject begins with "help"')
     assert warnings[2].startswith('text line 4 begins with "who"')
     assert mailman_warnings(build(config, talk, "announcement"), max_size=40 * 1024) == []
+
+
+@pytest.mark.parametrize("name, value", [
+    ("Subject", "Sun 21 Feb, 2:00 pm: Jeffrey Pennington (Google) - Deep Networks"),
+    ("Subject", "  spaced   out  "), ("Subject", 'Re: [list] x; y, z (a) <b> "q" 100% ~ {x} | `y` ^z'),
+    ("Subject", "x" * 69), ("Subject", "x" * 70), ("Subject", "a =?utf-8?q?b?= c"), ("Subject", "back\\slash"),
+    ("Subject", "Zdeborová"), ("Subject", "tab\there"), ("Auto-Submitted", "auto-generated"), ("Approved", "s3cret"),
+    ("Message-ID", "<2027-02-21-pennington.announcement.084c93e068@mad.example.edu>"),
+    ("In-Reply-To", "<a.b@c.d>"), ("References", "<a@b> <c@d>"), ("References", "<a b@c>"), ("Message-ID", "<a@b"),
+    ("From", '"Smith, J." <j@example.org>'), ("Date", "Sun,  14 Feb 2027 14:00:05 +0000"),
+    ("Content-Type", "text/plain;charset=utf-8"),
+])
+def test_a_header_kept_as_text_is_written_as_its_parsed_object_would_be(name, value):
+    kept = EmailMessage(policy=POLICY)
+    kept[name] = value
+    parsed = EmailMessage(policy=POLICY)
+    parsed[name] = POLICY.header_factory(name, value)
+    assert kept.as_bytes() == parsed.as_bytes()
+    assert str(kept[name]) == str(parsed[name])
