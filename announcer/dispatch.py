@@ -112,20 +112,22 @@ class Dispatcher:
         result = result or PassResult()
         if not messages:
             return result
+        talks = {talk.id: talk for talk in self.talks}
         with self.transport:
             for message in messages:
                 if self.stopping():
                     result.stopped_by = "shutting down before the next message"
                     break
-                outcome = self.deliver(message, now, mode)
+                outcome = self.deliver(message, now, mode, talks.get(message.talk_id))
                 result.outcomes.append(outcome)
                 if outcome.stops_pass:
                     result.stopped_by = outcome.detail
                     break
         return result
 
-    def deliver(self, message: PlannedMessage, now: datetime, mode: str = "due") -> Outcome:
-        """Claim, build, send and record one message."""
+    def deliver(self, message: PlannedMessage, now: datetime, mode: str = "due",
+                talk: Talk | None = None) -> Outcome:
+        """Claim, build, send and record one message (of `talk`, looked up by its id if not given)."""
         if self.dry_run:
             if mode == "manual" and message.state in ("sent", "uncertain", "claimed"):
                 return Outcome(message, "refused", REFUSED)
@@ -133,7 +135,7 @@ class Dispatcher:
             return Outcome(message, "refused", REFUSED)
         if mode == "force":
             message = replace(message, message_id=fresh_message_id(message.key, self.config.series.domain, now))
-        talk = next(t for t in self.talks if t.id == message.talk_id)
+        talk = talk or next(t for t in self.talks if t.id == message.talk_id)
         try:
             email = self.build(talk, message, now)
         except AnnouncerError as error:
