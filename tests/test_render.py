@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import textwrap
 from pathlib import Path
 
@@ -312,3 +313,18 @@ def test_a_kind_without_templates_is_reported(tmp_path):
         Renderer(config).render(talk, "seminar-digest")
     assert caught.value.problems[0].path == config.path  # where the kind is scheduled
     assert Renderer(config).check(BUILTIN_KINDS) == []
+
+
+def test_fill_wraps_exactly_as_textwrap_does():
+    from announcer.render import _fill
+
+    rng = random.Random(72)
+    words = ["a", "of", "the", "signal", "propagation", "https://example.edu/a/very/long/link/that/never/breaks",
+             "Zdeborová", "x" * 30, "-", "well-known", "—"]
+    for _ in range(3000):
+        text = " ".join(rng.choice(words) for _ in range(rng.randrange(1, 40)))
+        width = rng.choice([1, 5, 10, 20, 40, 72, 100])
+        first, rest = rng.choice([("", ""), ("Title:    ", " " * 10), ("- ", "  "), ("> " * 12, "> " * 12)])
+        expected = textwrap.wrap(text, width, initial_indent=first, subsequent_indent=rest,
+                                 break_long_words=False, break_on_hyphens=False)
+        assert _fill(text, width, first, rest) == expected, (text, width, first, rest)
