@@ -7,10 +7,12 @@ import hashlib
 import re
 from datetime import datetime, timezone
 from email import policy
-from email.headerregistry import HeaderRegistry, MessageIDHeader, UnstructuredHeader
+from email.generator import BytesGenerator
+from email.headerregistry import BaseHeader, HeaderRegistry, MessageIDHeader, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import lru_cache
+from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
 from announcer.config import Config
@@ -30,6 +32,7 @@ MAILMAN_COMMANDS = frozenset({
     "remove", "set", "stop", "subscribe", "unsubscribe", "who",
 })
 COMMAND_LINES = 10
+_NEWLINE = re.compile(r"\r\n|\r|\n")  # email.generator's NLCRE
 
 
 class _MessageIDHeader(MessageIDHeader):
@@ -41,16 +44,28 @@ class _MessageIDHeader(MessageIDHeader):
         return f"{self.name}: {self}{policy.linesep}"
 
 
+class _FoldsOnce(BaseHeader):
+    """A header that remembers how it folds: the same objects recur in every message (_Registry)."""
+
+    def fold(self, *, policy: policy.Policy) -> str:
+        folds = self.__dict__.setdefault("_folds", {})
+        key = (policy.linesep, policy.max_line_length, policy.utf8)  # all that folding reads
+        if key not in folds:
+            folds[key] = super().fold(policy=policy)
+        return folds[key]
+
+
 class _Registry(HeaderRegistry):
     """The email package's header factory, remembering what it already made.
 
     HeaderRegistry creates a new header class for every header it parses, and every part
     re-parses the same Content-Type values; reusing both (header objects are immutable)
-    halves the time to build a message. See benchmarks/ and SPEC section 7.
+    halves the time to build a message, and remembering their folded form speeds writing it.
+    See benchmarks/ and SPEC section 7.
     """
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(base_class=_FoldsOnce)
         self._classes: dict[str, type] = {}
         self._parse = lru_cache(maxsize=256)(super().__call__)
 
@@ -114,22 +129,20 @@ def calendar_method(kind: str) -> str:
     return "CANCEL" if kind == "cancellation" else "PUBLISH"
 
 
-_INVITES: dict[tuple, bytes] = {}
-INVITES_KEPT = 256
+_INVITES: dict[tuple, bytes] = {}  # the invites of the pass in hand (one `now`)
 
 
 def _invite(config: Config, talk: Talk, method: str, sequence: int, now: datetime) -> bytes:
-    """build_invite, remembered: a pass builds the same invite for a talk's announcement and reminder."""
+    """build_invite, made once a pass for each talk (its announcement and reminder carry the same)."""
     from announcer.invite import build_invite  # icalendar is a heavy import: only when building
 
+    if _INVITES and next(iter(_INVITES))[-1] != now:
+        _INVITES.clear()  # a pass at another time: it stamps another DTSTAMP
     # Everything build_invite reads: the talk and the series (frozen values), the sender, the rest.
     key = (config.series, str(config.mail.sender), talk, method, sequence, now)
     invite = _INVITES.get(key)
     if invite is None:
-        invite = build_invite(config, talk, method=method, sequence=sequence, now=now)
-        if len(_INVITES) >= INVITES_KEPT:
-            del _INVITES[next(iter(_INVITES))]  # the oldest
-        _INVITES[key] = invite
+        invite = _INVITES[key] = build_invite(config, talk, method=method, sequence=sequence, now=now)
     return invite
 
 
@@ -175,11 +188,26 @@ def build_message(config: Config, talk: Talk, planned: PlannedMessage, *, now: d
 
 
 def _masked(msg: EmailMessage) -> EmailMessage:
-    if "Approved" not in msg:
+    if msg.get("Approved", MASK) == MASK:  # none, or masked already (previews are built masked)
         return msg
     masked = copy.deepcopy(msg)
     masked.replace_header("Approved", MASK)
     return masked
+
+
+class _Generator(BytesGenerator):
+    """BytesGenerator writing each body in one piece, not line by line: the same bytes, sooner."""
+
+    def _write_lines(self, lines: str) -> None:
+        if lines:
+            self.write(_NEWLINE.sub(self._NL, lines))  # what the original writes, piece by piece
+
+
+def _flat(msg: EmailMessage, with_policy: policy.Policy) -> bytes:
+    """msg.as_bytes(policy=with_policy), by _Generator."""
+    out = BytesIO()
+    _Generator(out, mangle_from_=False, policy=with_policy).flatten(msg)
+    return out.getvalue()
 
 
 def wire_bytes(msg: EmailMessage) -> bytes:
@@ -188,12 +216,13 @@ def wire_bytes(msg: EmailMessage) -> bytes:
     A message from build_message is written with its own policy: the same bytes, three times
     faster, since its headers were parsed by a factory that remembers them.
     """
-    return msg.as_bytes(policy=None if msg.policy is POLICY else policy.SMTP)
+    return _flat(msg, msg.policy if msg.policy is POLICY else policy.SMTP)
 
 
 def to_bytes(msg: EmailMessage, mask_approved: bool) -> bytes:
     """The message as it goes on the wire (CRLF), for .eml files; optionally Approved masked."""
-    return (_masked(msg) if mask_approved else msg).as_bytes()
+    masked = _masked(msg) if mask_approved else msg
+    return _flat(masked, masked.policy)
 
 
 def text_part(msg: EmailMessage) -> str:
@@ -212,10 +241,10 @@ def preview_text(msg: EmailMessage) -> str:
     return "\n".join(lines) + "\n\n" + text_part(msg)
 
 
-def mailman_warnings(msg: EmailMessage, max_size: int) -> list[str]:
-    """What would make Mailman hold this post: its size, or a command word at the top."""
+def mailman_warnings(msg: EmailMessage, max_size: int, size: int | None = None) -> list[str]:
+    """What would make Mailman hold this post: its size (given, or measured), or a command word at the top."""
     warnings = []
-    size = len(to_bytes(msg, mask_approved=False))
+    size = len(to_bytes(msg, mask_approved=False)) if size is None else size
     if size > max_size:
         warnings.append(f"the message is {size / 1024:.1f} KB, over the list's limit of "
                         f"{max_size / 1024:.0f} KB: Mailman holds it for a moderator")

@@ -238,15 +238,17 @@ def preview_messages(config_option: str | None, talk_id: str | None, kind: str |
         if outcome.email is None:
             raise AnnouncerError(f"{outcome.message.talk_id} {outcome.message.kind}: {outcome.detail}")
         message = outcome.message
+        # A preview is built with Approved masked already, so these are the bytes that are measured.
+        data = to_bytes(outcome.email, mask_approved=True)
         warnings += [f"{message.talk_id} {message.kind}: {w}"
-                     for w in mailman_warnings(outcome.email, loaded.config.mail.max_size)]
+                     for w in mailman_warnings(outcome.email, loaded.config.mail.max_size, size=len(data))]
         if out is None:
             texts.append(preview_text(outcome.email))
             continue
         name = _unique_name(f"{message.talk_id}.{message.kind}", names)
         out.mkdir(parents=True, exist_ok=True)
         path = out / f"{name}.eml"
-        path.write_bytes(to_bytes(outcome.email, mask_approved=True))
+        path.write_bytes(data)
         written.append(f"wrote {path}")
     if out is not None:
         return "\n".join(written) + "\n", warnings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import email
 import os
 import re
@@ -16,7 +17,7 @@ from icalendar import Calendar
 
 from announcer.config import Config, load_config
 from announcer.plan import fresh_message_id, message_id_for
-from announcer.message import (POLICY, build_message, mailman_warnings,
+from announcer.message import (POLICY, build_message, mailman_warnings, wire_bytes,
                                preview_text, to_bytes)
 from announcer.plan import Change, PlannedMessage
 from announcer.render import Renderer
@@ -312,3 +313,14 @@ def test_a_header_kept_as_text_is_written_as_its_parsed_object_would_be(name, va
     parsed[name] = POLICY.header_factory(name, value)
     assert kept.as_bytes() == parsed.as_bytes()
     assert str(kept[name]) == str(parsed[name])
+
+
+@pytest.mark.parametrize("talk", TALKS)
+def test_the_quick_writers_write_what_the_email_package_writes(tmp_path, talk):
+    config, loaded = load(tmp_path, talk, sender="Séminaire MaD")
+    for kind in KINDS:
+        msg = build(config, loaded, kind, approved="s3cret", changes=ROOM)
+        assert wire_bytes(msg) == to_bytes(msg, mask_approved=False) == msg.as_bytes(policy=policy.SMTP)
+        masked = copy.deepcopy(msg)
+        masked.replace_header("Approved", "********")
+        assert to_bytes(msg, mask_approved=True) == masked.as_bytes(policy=policy.SMTP)
