@@ -139,7 +139,16 @@ class Ledger:
 
     def record(self, message: PlannedMessage, state: str, now: datetime, *, message_id: str | None = None,
                facts: dict | None = None, error: str | None = None, next_try: datetime | None = None) -> None:
-        """Record what became of a message (and add it to its history)."""
+        """Record what became of a message (and add it to its history).
+
+        Only the claim before a send waits for the disk (synchronous=FULL: once-only rests on it).
+        This record is written to the WAL without waiting (NORMAL); the next claim's sync carries
+        it to the disk. A crash of the process loses nothing; a power cut may lose the last records,
+        whose messages then show as claimed, i.e. uncertain and never re-sent, rather than unsent.
+        That halves the syncs of a pass (benchmarks/: 0.35 ms a message becomes about 0.2 ms here,
+        and on a disk with slow flushes a pass waits for half as many).
+        """
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.execute(
@@ -160,6 +169,8 @@ class Ledger:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        finally:
+            self.db.execute("PRAGMA synchronous=FULL")
 
     def recover_abandoned(self, now: datetime) -> list[tuple[str, str]]:
         """Claims left by a dead process on this host become `uncertain`; returns their (talk, kind)."""

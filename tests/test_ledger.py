@@ -98,3 +98,18 @@ def test_own_claims_are_not_recovered(tmp_path):
     with Ledger(tmp_path / "l.db") as ledger:
         ledger.claim(message(), NOW)
         assert ledger.recover_abandoned(NOW) == []
+
+
+def test_claims_wait_for_the_disk_records_do_not(tmp_path):
+    with Ledger(tmp_path / "l.db") as ledger:
+        assert ledger.db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        statements = []
+        ledger.db.set_trace_callback(statements.append)
+        assert ledger.claim(message(), NOW)
+        ledger.record(message(), "sent", NOW, message_id="<m@x>")
+        ledger.db.set_trace_callback(None)
+        assert ledger.db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL again, for the next claim
+    syncs = [s for s in statements if s.startswith(("PRAGMA synchronous", "BEGIN", "COMMIT", "INSERT INTO messages"))]
+    assert [s.split(" (")[0] for s in syncs] == [
+        "INSERT INTO messages", "PRAGMA synchronous=NORMAL", "BEGIN IMMEDIATE", "INSERT INTO messages",
+        "COMMIT", "PRAGMA synchronous=FULL"]
