@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from email import policy
 from email.generator import BytesGenerator
 from email.headerregistry import BaseHeader, HeaderRegistry, MessageIDHeader, UnstructuredHeader
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 from functools import lru_cache
 from io import BytesIO
@@ -90,7 +90,8 @@ class _Policy(policy.EmailPolicy):
     Parsing headers into objects costs more than the rest of building a message. Unstructured
     text in printable ASCII (no encoded word, no backslash), or one plain msg-id, that fits on its
     line is written out exactly as set, parsed or not; so it is kept as text and parsed only when
-    read (`msg["Subject"]` is still a header object). Every other value is parsed as usual.
+    read (`msg["Subject"]` is still a header object). Every other value is parsed as usual (MIME
+    parameters are rewritten by it, and are read back while writing the message anyway).
     tests/test_message.py checks that both ways write the same.
     """
 
@@ -170,21 +171,34 @@ def build_message(config: Config, talk: Talk, planned: PlannedMessage, *, now: d
         msg["Approved"] = approved
 
     # Quoted-printable keeps every part 7-bit clean (smtplib does not ask for 8BITMIME).
-    msg.set_content(rendered.text, cte="quoted-printable")
-    msg.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
-    msg.add_alternative(invite.decode("utf-8"), subtype="calendar", params={"method": method},
-                        cte="quoted-printable")
+    text = _part(rendered.text, cte="quoted-printable")
+    html = _part(rendered.html, subtype="html", cte="quoted-printable")
+    calendar = _part(invite.decode("utf-8"), subtype="calendar", params={"method": method}, cte="quoted-printable")
     # The copy outside the alternative survives Mailman's collapse_alternatives (SPEC 4.3).
-    msg.add_attachment(invite, maintype="text", subtype="calendar", filename=INVITE_NAME,
+    attachment = _part(invite, maintype="text", subtype="calendar", filename=INVITE_NAME,
                        params={"charset": "utf-8", "method": method})
     # Fixed boundaries make the bytes reproducible; "=_" cannot occur in QP or base64 bodies.
     token = hashlib.sha256(planned.message_id.encode("utf-8")).hexdigest()[:16]
-    msg.set_boundary(f"=_mixed_{token}")
-    next(msg.iter_parts()).set_boundary(f"=_alt_{token}")
-    for part in msg.iter_parts():  # MIME-Version belongs to the top level only
-        for sub in part.walk():
-            del sub["MIME-Version"]
+    alternative = _multipart("alternative", f"=_alt_{token}", [text, html, calendar])
+    msg["MIME-Version"] = "1.0"
+    msg["Content-Type"] = f'multipart/mixed; boundary="=_mixed_{token}"'
+    msg.set_payload([alternative, attachment])
     return msg
+
+
+def _part(content: str | bytes, **options: Any) -> MIMEPart:
+    """A leaf part, set as EmailMessage.add_alternative and add_attachment would set it."""
+    part = MIMEPart(policy=POLICY)
+    part.set_content(content, **options)
+    return part
+
+
+def _multipart(subtype: str, boundary: str, parts: list[MIMEPart]) -> MIMEPart:
+    """A multipart part with its boundary: what make_alternative and set_boundary would write."""
+    multipart = MIMEPart(policy=POLICY)
+    multipart["Content-Type"] = f'multipart/{subtype}; boundary="{boundary}"'
+    multipart.set_payload(parts)
+    return multipart
 
 
 def _masked(msg: EmailMessage) -> EmailMessage:
