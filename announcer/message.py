@@ -131,6 +131,7 @@ def calendar_method(kind: str) -> str:
 
 
 _INVITES: dict[tuple, bytes] = {}  # the invites of the pass in hand (one `now`)
+INVITES_KEPT = 4096  # a few MB: a pass may send every announcement before the first reminder
 
 
 def _invite(config: Config, talk: Talk, method: str, sequence: int, now: datetime) -> bytes:
@@ -143,6 +144,8 @@ def _invite(config: Config, talk: Talk, method: str, sequence: int, now: datetim
     key = (config.series, str(config.mail.sender), talk, method, sequence, now)
     invite = _INVITES.get(key)
     if invite is None:
+        if len(_INVITES) >= INVITES_KEPT:
+            del _INVITES[next(iter(_INVITES))]  # the oldest
         invite = _INVITES[key] = build_invite(config, talk, method=method, sequence=sequence, now=now)
     return invite
 
