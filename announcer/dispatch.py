@@ -29,14 +29,16 @@ class Outcome:
     message: PlannedMessage
     state: str                      # sent, retry, failed, uncertain, missed, refused, dry-run
     detail: str | None = None
-    email: EmailMessage | None = None
+    email: EmailMessage | None = None   # dry runs only, which show or write it: a pass keeps no sent mail
     stops_pass: bool = False
+    message_id: str | None = None       # the Message-ID sent (or tried)
 
     def __str__(self) -> str:
         m = self.message
         text = f"{self.state:<9} {m.talk_id} {m.kind}"
-        if self.email is not None and self.state in ("sent", "dry-run"):
-            text += f" {self.email['Message-ID']}"
+        message_id = self.message_id or (self.email["Message-ID"] if self.email is not None else None)
+        if message_id and self.state in ("sent", "dry-run"):
+            text += f" {message_id}"
         return text + (f": {self.detail}" if self.detail else "")
 
 
@@ -157,14 +159,15 @@ class Dispatcher:
         except UncertainDelivery as error:
             return self._record(message, "uncertain", now, str(error), email=email)
         facts = talk.facts if message.kind in FACT_KINDS else None
-        self.ledger.record(message, "sent", now, message_id=email["Message-ID"], facts=facts)
-        self.log(f"sent      {message.talk_id} {message.kind} {email['Message-ID']}")
-        return Outcome(message, "sent", email=email)
+        message_id = str(email["Message-ID"])
+        self.ledger.record(message, "sent", now, message_id=message_id, facts=facts)
+        self.log(f"sent      {message.talk_id} {message.kind} {message_id}")
+        return Outcome(message, "sent", message_id=message_id)
 
     def _record(self, message: PlannedMessage, state: str, now: datetime, detail: str, *,
                 next_try: datetime | None = None, email: EmailMessage | None = None) -> Outcome:
-        message_id = email["Message-ID"] if email is not None else None
+        message_id = str(email["Message-ID"]) if email is not None else None
         if self.recording:
             self.recording.record(message, state, now, message_id=message_id, error=detail, next_try=next_try)
         self.log(f"{state:<9} {message.talk_id} {message.kind}: {detail}")
-        return Outcome(message, state, detail, email)
+        return Outcome(message, state, detail, message_id=message_id)

@@ -229,3 +229,17 @@ def test_missing_approved_variable_stops_before_sending(tmp_path, smtp_plain, mo
     result = send(config, "--due", "--now", ANNOUNCEMENT_DUE)
     assert result.exit_code == 1 and "$LIST_MODERATOR_PASSWORD, which is not set" in result.stderr
     assert smtp_plain.connections == 0
+
+
+def test_a_pass_keeps_the_message_ids_it_sent_not_the_messages(tmp_path):
+    from datetime import datetime
+
+    from announcer.series import load_series, make_dispatcher
+
+    loaded = load_series(str(series(tmp_path)))
+    with Ledger(loaded.config.ledger_path) as ledger:
+        result = make_dispatcher(loaded, ledger, dry_run=False).due_pass(datetime.fromisoformat(BOTH_DUE))
+    assert [o.state for o in result.outcomes] == ["sent", "sent"]
+    assert all(o.email is None and o.message_id.startswith("<pennington.") for o in result.outcomes)
+    assert str(result.outcomes[0]).endswith(result.outcomes[0].message_id)
+    assert len(mailbox.Maildir(tmp_path / "outbox")) == 2
