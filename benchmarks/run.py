@@ -26,6 +26,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -405,9 +406,9 @@ def measure_preview(work: Path, talks: int, runs: int, today: datetime) -> Row:
                took < 4.0 and written == 2 * talks)
 
 
-def timed_send(work: Path, sink_choice: str, messages: int, label: str, command: list[str],
-               cwd: Path | None = None, check=None) -> tuple[float, int, str]:
-    """One sending run against a fresh sink: messages per second, SMTP sessions, the sink's name."""
+def timed_send(work: Path, sink_choice: str, messages: int, label: str, command: Callable[[int], list[str]],
+               cwd: Path | None = None, check: Callable[[str], bool] | None = None) -> tuple[float, int, str]:
+    """One sending run (command(port)) against a fresh sink: messages per second, SMTP sessions, sink name."""
     sink = open_sink(work, sink_choice)
     try:
         progress(label)
