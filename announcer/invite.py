@@ -73,26 +73,4 @@ def build_invite(config: Config, talk: Talk, *, method: str, sequence: int, now:
     organizer.params["CN"] = sender.display_name or config.series.name
     event.add("organizer", organizer)
     calendar.add_component(event)
-    return b"".join(folded(line) + b"\r\n" for line in calendar.content_lines() if line)
-
-
-def folded(line: str) -> bytes:
-    """One content line folded as icalendar's to_ical folds it, in a tenth of the time.
-
-    RFC 5545 3.1: pieces of at most 74 octets, cut between characters, each continued after
-    CRLF and a space; like icalendar, never cut just after a backslash or caret (its issue
-    #1501), which would split an escape. icalendar goes char by char: 1 ms for a long
-    DESCRIPTION, most of the invite's time. tests/test_invite.py checks both give the same.
-    """
-    data = line.encode("utf-8")
-    pieces, start = [], 0
-    while len(data) - start > 74:
-        end = start + 74
-        while data[end] & 0xC0 == 0x80:  # a UTF-8 continuation byte: cut before its character
-            end -= 1
-        if data[end - 1] in b"\\^" and end - 1 > start:
-            end -= 1
-        pieces.append(data[start:end])
-        start = end
-    pieces.append(data[start:])
-    return b"\r\n ".join(pieces)
+    return calendar.to_ical()

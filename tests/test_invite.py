@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
@@ -187,16 +186,3 @@ def test_an_unknown_method_is_refused(tmp_path):
     config, [talk] = load(tmp_path, TALKS["tba"])
     with pytest.raises(ValueError, match="REQUEST"):
         build_invite(config, talk, method="REQUEST", sequence=0, now=NOW)
-
-
-def test_content_lines_fold_exactly_as_icalendar_folds_them():
-    from icalendar.parser import Contentline
-
-    from announcer.invite import folded
-
-    rng = random.Random(5545)
-    alphabet = "abc XYZ,;:\\^\\n" + "é€𝄞"  # one-, two-, three- and four-octet characters, escapes
-    lines = ["", "x" * 74, "x" * 75, "x" * 73 + "\\n", "x" * 73 + "é" + "x", "^" * 200]
-    lines += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(400))) for _ in range(2000)]
-    for line in lines:
-        assert folded(line) == Contentline(line).to_ical(), line
