@@ -27,7 +27,7 @@ class Outcome:
     """What one message came to in a pass."""
 
     message: PlannedMessage
-    state: str                      # sent, retry, failed, uncertain, missed, refused, dry-run
+    state: str                      # sent, retry, failed, uncertain, missed, refused, invalid, dry-run
     detail: str | None = None
     email: EmailMessage | None = None   # dry runs only, which show or write it: a pass keeps no sent mail
     stops_pass: bool = False
@@ -61,6 +61,8 @@ class PassResult:
 
     @property
     def exit_code(self) -> ExitCode:
+        if self.count("invalid"):
+            return ExitCode.BAD_INPUT
         undelivered = any(o.state in UNDELIVERED for o in self.outcomes)
         return ExitCode.UNDELIVERED if undelivered or self.stopped_by else ExitCode.OK
 
@@ -129,22 +131,26 @@ class Dispatcher:
 
     def deliver(self, message: PlannedMessage, now: datetime, mode: str = "due",
                 talk: Talk | None = None) -> Outcome:
-        """Claim, build, send and record one message (of `talk`, looked up by its id if not given)."""
-        if self.dry_run:
-            if mode == "manual" and message.state in ("sent", "uncertain", "claimed"):
-                return Outcome(message, "refused", REFUSED)
-        elif self.ledger and not self.ledger.claim(message, now, mode):
-            return Outcome(message, "refused", REFUSED)
+        """Build, claim, send and record one message (of `talk`, looked up by its id if not given).
+
+        The message is built before it is claimed: a template that fails to render is bad input,
+        reported with its path:line, and the message stays due instead of becoming `failed`.
+        """
         if mode == "force":
             message = replace(message, message_id=fresh_message_id(message.key, self.config.series.domain, now))
         talk = talk or next(t for t in self.talks if t.id == message.talk_id)
         try:
             email = self.build(talk, message, now)
         except AnnouncerError as error:
-            return self._record(message, "failed", now, str(error))
+            self.log(f"invalid   {message.talk_id} {message.kind}: {error}")
+            return Outcome(message, "invalid", str(error))
         if self.dry_run:
+            if mode == "manual" and message.state in ("sent", "uncertain", "claimed"):
+                return Outcome(message, "refused", REFUSED)
             self.transport.send(email)
             return Outcome(message, "dry-run", email=email)
+        if self.ledger and not self.ledger.claim(message, now, mode):
+            return Outcome(message, "refused", REFUSED)
         try:
             self.transport.send(email)
         except TemporaryFailure as error:

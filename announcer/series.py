@@ -102,6 +102,10 @@ def make_dispatcher(loaded: Loaded, ledger: Ledger | None, dry_run: bool, log=No
     approved = approved_password(config, dry_run)
     transport = RecordingTransport() if dry_run else open_transport(config, smtp_password(config))
     renderer = Renderer(config)
+    if not dry_run:  # a template that does not compile stops a send before anything goes out
+        kinds = [rule.kind for rule in config.messages] + ["update", "cancellation"]
+        if problems := renderer.check(dict.fromkeys(kinds)):
+            raise InputError(problems)
 
     def build(talk: Talk, message: PlannedMessage, now: datetime):
         return build_message(config, talk, message, now=now, renderer=renderer, approved=approved)

@@ -165,3 +165,24 @@ def test_preview_warns_about_size(tmp_path):
     assert result.exit_code == 0
     assert "pennington announcement: the message is" in result.stderr
     assert "over the list's limit of 2 KB: Mailman holds it for a moderator" in result.stderr
+
+
+def test_check_reports_a_broken_template_override_with_its_line(tmp_path):
+    (tmp_path / "overrides").mkdir(parents=True)
+    (tmp_path / "overrides" / "reminder.subject.j2").write_text("Soon: {{ talk.title }}\n{{ talk.room }}\n")
+    config = write_series(tmp_path, {"pennington.yaml": PENNINGTON},
+                          config=BASE_CONFIG.replace('domain = "mad.example.edu"',
+                                                     'domain = "mad.example.edu"\ntemplates_dir = "overrides"'))
+    result = run("--config", config, "check", "--now", "2027-02-01T00:00Z")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{tmp_path}/overrides/reminder.subject.j2:2: ")
+    assert "room" in result.stderr.splitlines()[0]
+    # The announcement renders and goes out; the reminder is bad input, reported, and stays due.
+    sent = run("--config", config, "send", "--due", "--now", "2027-02-21T18:30Z")
+    assert sent.exit_code == 1
+    assert f"invalid   pennington reminder: {tmp_path}/overrides/reminder.subject.j2:2:" in sent.stdout
+    plan = run("--config", config, "plan", "--now", "2027-02-21T18:30Z")
+    assert plan.stdout.splitlines()[-1].split()[-2:] == ["reminder", "due"]
+    (tmp_path / "overrides" / "reminder.subject.j2").write_text("Soon: {{ talk.title }\n")
+    broken = run("--config", config, "send", "pennington", "--kind", "reminder")
+    assert broken.exit_code == 1 and "reminder.subject.j2:1:" in broken.stderr
