@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from announcer.config import Config, did_you_mean, find_config, load_config
-from announcer.dispatch import Dispatcher, Outcome, PassResult
-from announcer.errors import AnnouncerError, ExitCode, InputError, Problem
+from announcer.dispatch import Dispatcher, PassResult
+from announcer.errors import AnnouncerError, InputError, Problem
 from announcer.ledger import Ledger
 from announcer.plan import Plan, PlannedMessage
 from announcer.talks import Talk, TalkSet, load_talks

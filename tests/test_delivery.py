@@ -1,10 +1,8 @@
 """send, send --due and log against real SMTP servers, a real ledger and real Maildirs."""
 
 import mailbox
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 from typer.testing import CliRunner
 
