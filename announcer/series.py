@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -62,7 +63,10 @@ def now_from(text: str | None) -> datetime:
 
 
 def open_ledger(config: Config, write: bool) -> Ledger | None:
-    """The ledger; for read-only commands None when it does not exist yet (nothing was sent)."""
+    """The ledger; for read-only commands None when it does not exist yet (nothing was sent).
+
+    Callers write `with open_ledger(...) or nullcontext() as ledger:` so it is closed either way.
+    """
     if not write and not config.ledger_path.exists():
         return None
     return Ledger(config.ledger_path)
@@ -135,13 +139,9 @@ def check_series(config_option: str | None, now_text: str | None) -> Report:
     now = now_from(now_text)
     config = loaded.config
     problems = list(loaded.talkset.problems)
-    ledger = open_ledger(config, write=False)
-    try:
+    with open_ledger(config, write=False) or nullcontext() as ledger:
         dispatcher = make_dispatcher(loaded, ledger, dry_run=True)
         plan = dispatcher.plan(now)
-    finally:
-        if ledger:
-            ledger.close()
     problems += [Problem(config.series.talks_dir, None, text, warning=True) for text in plan.warnings]
     talks = {t.id: t for t in loaded.talks}
     for message in plan.messages:
@@ -211,12 +211,8 @@ def plan_rows(config_option: str | None, now_text: str | None, include_all: bool
 
 
 def _plan(loaded: Loaded, now: datetime) -> Plan:
-    ledger = open_ledger(loaded.config, write=False)
-    try:
+    with open_ledger(loaded.config, write=False) or nullcontext() as ledger:
         return Dispatcher(loaded.config, loaded.talks, ledger, None, None).plan(now)
-    finally:
-        if ledger:
-            ledger.close()
 
 
 def preview_messages(config_option: str | None, talk_id: str | None, kind: str | None, out: Path | None,
@@ -226,15 +222,11 @@ def preview_messages(config_option: str | None, talk_id: str | None, kind: str |
 
     loaded = load_series(config_option)
     now = now_from(now_text)
-    ledger = open_ledger(loaded.config, write=False)
-    try:
+    with open_ledger(loaded.config, write=False) or nullcontext() as ledger:
         dispatcher = make_dispatcher(loaded, ledger, dry_run=True)
         plan = dispatcher.plan(now)
         chosen = _choose(loaded, plan, talk_id, kind)
         result = dispatcher.deliver_all(chosen, now, "preview")
-    finally:
-        if ledger:
-            ledger.close()
     warnings = list(plan.warnings)
     texts, written = [], []
     names: set[str] = set()
@@ -294,8 +286,7 @@ def send_command(config_option: str | None, talk_id: str | None, kind: str | Non
 
     loaded = load_series(config_option)
     now = now_from(now_text)
-    ledger = open_ledger(loaded.config, write=not dry_run)
-    try:
+    with open_ledger(loaded.config, write=not dry_run) or nullcontext() as ledger:
         dispatcher = make_dispatcher(loaded, ledger, dry_run=dry_run)
         if talk_id is None:
             result = dispatcher.due_pass(now)
@@ -305,9 +296,6 @@ def send_command(config_option: str | None, talk_id: str | None, kind: str | Non
             refused = [o for o in result.outcomes if o.state == "refused"]
             if refused:
                 raise AnnouncerError(f'{talk_id} {kind}: {refused[0].detail}')
-    finally:
-        if ledger:
-            ledger.close()
     return _send_report(result, dry_run, preview_text), int(result.exit_code)
 
 
