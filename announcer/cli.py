@@ -62,7 +62,7 @@ def init(directory: Path = typer.Argument(Path("."), metavar="[DIR]")) -> None:
 @app.command()
 def check(now: Optional[str] = typer.Option(None, help="Act as if it were this ISO 8601 time.")) -> None:
     """Load config, talks and templates, render every planned message; print every problem."""
-    from announcer.series import check_series
+    from announcer.check import check_series
 
     try:
         report = check_series(state["config"], now)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from icalendar import Calendar, Event, vCalAddress
-
 from announcer.config import Config
 from announcer.render import markdown_text, when
 from announcer.talks import Talk
@@ -47,6 +45,8 @@ def description(config: Config, talk: Talk, cancelled: bool = False) -> str:
 
 def build_invite(config: Config, talk: Talk, *, method: str, sequence: int, now: datetime) -> bytes:
     """The calendar for one talk: METHOD PUBLISH, or CANCEL with STATUS:CANCELLED."""
+    from icalendar import Calendar, Event, vCalAddress  # a heavy import: only when building
+
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     calendar = Calendar()  # not Calendar.new(): that adds a calendar UID and its own PRODID

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import copy
 import hashlib
 import re
@@ -20,7 +21,7 @@ from announcer.plan import PlannedMessage
 from announcer.talks import Talk
 
 if TYPE_CHECKING:
-    from announcer.render import Renderer
+    from announcer.render import Rendered, Renderer
 
 MASK = "********"
 INVITE_NAME = "invite.ics"
@@ -32,6 +33,7 @@ MAILMAN_COMMANDS = frozenset({
     "remove", "set", "stop", "subscribe", "unsubscribe", "who",
 })
 COMMAND_LINES = 10
+FIXED_BYTES = 4096  # size_bound: names, part headers and boundaries, with room to spare
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # email.generator's NLCRE
 
 
@@ -136,7 +138,7 @@ INVITES_KEPT = 4096  # a few MB: a pass may send every announcement before the f
 
 def _invite(config: Config, talk: Talk, method: str, sequence: int, now: datetime) -> bytes:
     """build_invite, made once a pass for each talk (its announcement and reminder carry the same)."""
-    from announcer.invite import build_invite  # icalendar is a heavy import: only when building
+    from announcer.invite import build_invite  # not at the top: invite imports render, which imports this
 
     if _INVITES and next(iter(_INVITES))[-1] != now:
         _INVITES.clear()  # a pass at another time: it stamps another DTSTAMP
@@ -260,18 +262,66 @@ def preview_text(msg: EmailMessage) -> str:
 
 def mailman_warnings(msg: EmailMessage, max_size: int, size: int | None = None) -> list[str]:
     """What would make Mailman hold this post: its size (given, or measured), or a command word at the top."""
-    warnings = []
     size = len(to_bytes(msg, mask_approved=False)) if size is None else size
-    if size > max_size:
-        warnings.append(f"the message is {size / 1024:.1f} KB, over the list's limit of "
-                        f"{max_size / 1024:.0f} KB: Mailman holds it for a moderator")
-    if word := command_word(str(msg.get("Subject", ""))):
+    return size_warnings(size, max_size) + command_warnings(str(msg.get("Subject", "")), text_part(msg))
+
+
+def size_warnings(size: int, max_size: int) -> list[str]:
+    """A warning when a message of `size` bytes is over the list's limit."""
+    if size <= max_size:
+        return []
+    return [f"the message is {size / 1024:.1f} KB, over the list's limit of "
+            f"{max_size / 1024:.0f} KB: Mailman holds it for a moderator"]
+
+
+def command_warnings(subject: str, text: str) -> list[str]:
+    """A warning for a Mailman command word at the start of the subject or of a first line of text."""
+    warnings = []
+    if word := command_word(subject):
         warnings.append(f'the Subject begins with "{word}", a Mailman command word: '
                         "the list may hold the post")
     # The first ten lines that are not blank: MM3 counts blank lines, MM2 does not.
-    lines = [(n, line) for n, line in enumerate(text_part(msg).splitlines(), start=1) if line.strip()]
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
     for number, line in lines[:COMMAND_LINES]:
         if word := command_word(line):
             warnings.append(f'text line {number} begins with "{word}", a Mailman command word: '
                             "the list may hold the post (reword it)")
     return warnings
+
+
+def size_bound(config: Config, talk: Talk, planned: PlannedMessage, rendered: Rendered,
+               approved: str | None) -> int:
+    """More bytes than build_message's message can have, found without building it.
+
+    `check` builds and measures a message only when this bound is over the list's limit.
+    - Text and HTML: their quoted-printable form, plus a CR for each line.
+    - The invite, in the message twice: every value that comes from the talk or the series is
+      counted six times. Escaping can double an ASCII character and folding adds 3 bytes in 75;
+      quoted-printable leaves those escapes as they are but writes a UTF-8 byte or "=" in 3, and
+      base64 writes 3 bytes in 4 (with a line break in 76). So a byte of a value costs at most
+      2.1 x (1.05 + 1.4) = 5.1 bytes, or 1.05 x (3.1 + 1.4) = 4.7 if it is not escaped.
+    - Headers: every value four times (RFC 2047 words and folding take less).
+    - FIXED_BYTES for property and header names, part headers and boundaries (about 2 KB).
+    tests/test_message.py checks the bound on the example talks and on hostile ones.
+    """
+    from announcer.invite import description, summary, talk_uid
+
+    series, mail = config.series, config.mail
+    invite_values = [description(config, talk, cancelled=planned.kind == "cancellation"),
+                     summary(talk, series.name), talk.location or "", talk.url or series.url or "",
+                     talk_uid(talk, series.domain), str(mail.sender), series.name]
+    header_values = [rendered.subject, str(mail.sender), *map(str, mail.to), str(mail.reply_to or ""),
+                     planned.message_id, planned.thread_id or "", planned.thread_id or "", approved or ""]
+    return (_qp_length(rendered.text) + _qp_length(rendered.html)
+            + 6 * sum(len(value.encode("utf-8")) for value in invite_values)
+            + 4 * sum(len(value.encode("utf-8")) for value in header_values) + FIXED_BYTES)
+
+
+def _qp_length(text: str) -> int:
+    """Bytes of `text` as a quoted-printable body with CRLF line ends, give or take a few.
+
+    binascii's encoder (in C) breaks lines at 76 where the email package's breaks at 78: a few
+    bytes more, never fewer.
+    """
+    encoded = binascii.b2a_qp(text.encode("utf-8"))
+    return len(encoded) + encoded.count(b"\n") + 1

@@ -180,7 +180,9 @@ def _inline_text(children: Iterable[Token]) -> str:
     return "".join(out)
 
 
-@lru_cache(maxsize=16)  # tokens are large (20 KB for an abstract): kept only between the two renderings
+# Tokens are large (20 KB for an abstract), so only the recent ones are kept: enough for a talk's
+# announcement and reminder, which a pass renders a few dozen messages apart, to share them.
+@lru_cache(maxsize=128)
 def _parsed(source: str) -> tuple[Token, ...]:
     """Markdown parsed once for both renderings, text and HTML (renderers only read the tokens)."""
     return tuple(_MARKDOWN.parse(source))

@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from itertools import chain
+from datetime import datetime
 from pathlib import Path
 
 from announcer.config import Config, did_you_mean, find_config, load_config
+from announcer.cores import in_chunks
 from announcer.dispatch import Dispatcher, PassResult
-from announcer.errors import AnnouncerError, InputError, Problem
+from announcer.errors import AnnouncerError, InputError
 from announcer.ledger import Ledger
 from announcer.plan import Plan, PlannedMessage
 from announcer.talks import Talk, TalkSet, load_talks
 from announcer.timing import parse_now
 
-TBA_WARNING_WINDOW = timedelta(hours=48)
 MASK = "********"
 UPCOMING = ("pending", "due", "retry", "skipped", "failed", "uncertain")
 
@@ -118,71 +120,8 @@ def make_dispatcher(loaded: Loaded, ledger: Ledger | None, dry_run: bool, log=No
                       dry_run=dry_run, log=log or (lambda line: None))
 
 
-@dataclass
-class Report:
-    """What `check` found."""
-
-    problems: list[Problem]
-    summary: str
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if not p.warning]
-
-
-def check_series(config_option: str | None, now_text: str | None) -> Report:
-    """Load everything and render every planned message in memory; collect every problem."""
-    try:
-        loaded = load_series(config_option, strict=False)
-    except InputError as error:
-        return Report(error.problems, "the configuration has errors: nothing else was checked")
-    now = now_from(now_text)
-    config = loaded.config
-    problems = list(loaded.talkset.problems)
-    with open_ledger(config, write=False) or nullcontext() as ledger:
-        dispatcher = make_dispatcher(loaded, ledger, dry_run=True)
-        plan = dispatcher.plan(now)
-    problems += [Problem(config.series.talks_dir, None, text, warning=True) for text in plan.warnings]
-    talks = {t.id: t for t in loaded.talks}
-    for message in plan.messages:
-        talk = talks[message.talk_id]
-        if (talk.is_tba and message.kind == "announcement" and message.state in ("pending", "due")
-                and message.due - now <= TBA_WARNING_WINDOW):
-            problems.append(Problem(talk.path, talk.line, f'talk "{talk.id}" has no title (TBA) and its '
-                                    f"announcement is due {_when(message.due, config)}", warning=True))
-    problems += _render_problems(dispatcher, talks, plan.messages, now)
-    unique = list(dict.fromkeys(problems))
-    errors = sum(1 for p in unique if not p.warning)
-    summary = (f"{_count(len(loaded.talks), 'talk')}, {_count(len(plan.messages), 'message')} planned: "
-               f"{_count(errors, 'error')}, {_count(len(unique) - errors, 'warning')}")
-    return Report(unique, summary)
-
-
-def _render_problems(dispatcher: Dispatcher, talks: dict[str, Talk], messages: list[PlannedMessage],
-                     now: datetime) -> list[Problem]:
-    from announcer.message import mailman_warnings
-
-    problems: list[Problem] = []
-    for message in messages:
-        talk = talks[message.talk_id]
-        try:
-            email = dispatcher.build(talk, message, now)
-        except InputError as error:
-            problems.extend(error.problems)
-            continue
-        except AnnouncerError as error:
-            problems.append(Problem(talk.path, talk.line, f"{message.kind}: {error}"))
-            continue
-        for text in mailman_warnings(email, dispatcher.config.mail.max_size):
-            problems.append(Problem(talk.path, talk.line, f"{message.kind}: {text}", warning=True))
-    return problems
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
-def _when(moment: datetime, config: Config) -> str:
+def local_time(moment: datetime, config: Config) -> str:
+    """"Tue 2027-02-23 14:00 EST": a moment in the series' zone, for tables and messages."""
     return moment.astimezone(config.series.timezone).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
@@ -191,7 +130,7 @@ def plan_rows(config_option: str | None, now_text: str | None, include_all: bool
     """The plan as a table (or JSON): due time in the series zone, talk, kind, state."""
     loaded = load_series(config_option)
     now = now_from(now_text)
-    plan = _plan(loaded, now)
+    plan = plan_at(loaded, now)
     rows = plan.messages + plan.history if include_all else [
         m for m in plan.messages if m.state in UPCOMING and m.closes > now]
     rows.sort(key=lambda m: (m.due, m.talk_id, m.key))
@@ -205,12 +144,13 @@ def plan_rows(config_option: str | None, now_text: str | None, include_all: bool
     width = max(len(m.talk_id) for m in rows)
     kind_width = max(len(m.kind) for m in rows)
     lines = [f"{'DUE (' + zone.key + ')':<24}  {'TALK':<{width}}  {'KIND':<{kind_width}}  STATE"]
-    lines += [f"{_when(m.due, loaded.config):<24}  {m.talk_id:<{width}}  {m.kind:<{kind_width}}  {m.state}"
+    lines += [f"{local_time(m.due, loaded.config):<24}  {m.talk_id:<{width}}  {m.kind:<{kind_width}}  {m.state}"
               for m in rows]
     return "\n".join(lines), plan.warnings
 
 
-def _plan(loaded: Loaded, now: datetime) -> Plan:
+def plan_at(loaded: Loaded, now: datetime) -> Plan:
+    """The plan at `now`, from the talks and the ledger (if there is one yet)."""
     with open_ledger(loaded.config, write=False) or nullcontext() as ledger:
         return Dispatcher(loaded.config, loaded.talks, ledger, None, None).plan(now)
 
@@ -218,46 +158,76 @@ def _plan(loaded: Loaded, now: datetime) -> Plan:
 def preview_messages(config_option: str | None, talk_id: str | None, kind: str | None, out: Path | None,
                      now_text: str | None) -> tuple[str, list[str]]:
     """Render the chosen messages through the sending path with a transport that sends nothing."""
-    from announcer.message import mailman_warnings, preview_text, to_bytes
-
     loaded = load_series(config_option)
     now = now_from(now_text)
     with open_ledger(loaded.config, write=False) or nullcontext() as ledger:
         dispatcher = make_dispatcher(loaded, ledger, dry_run=True)
         plan = dispatcher.plan(now)
         chosen = _choose(loaded, plan, talk_id, kind)
-        result = dispatcher.deliver_all(chosen, now, "preview")
-    warnings = list(plan.warnings)
-    texts, written = [], []
-    names: set[str] = set()
-    for outcome in result.outcomes:
-        if outcome.email is None:
-            raise AnnouncerError(f"{outcome.message.talk_id} {outcome.message.kind}: {outcome.detail}")
-        message = outcome.message
-        # A preview is built with Approved masked already, so these are the bytes that are measured.
-        data = to_bytes(outcome.email, mask_approved=True)
-        warnings += [f"{message.talk_id} {message.kind}: {w}"
-                     for w in mailman_warnings(outcome.email, loaded.config.mail.max_size, size=len(data))]
-        if out is None:
-            texts.append(preview_text(outcome.email))
-            continue
-        name = _unique_name(f"{message.talk_id}.{message.kind}", names)
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"{name}.eml"
-        path.write_bytes(data)
-        written.append(f"wrote {path}")
     if out is not None:
-        return "\n".join(written) + "\n", warnings
-    rule = "\n" + "=" * 72 + "\n"
-    return rule.join(texts), warnings
+        out.mkdir(parents=True, exist_ok=True)
+    names = _file_names(chosen)
+    previews = list(chain.from_iterable(in_chunks(Previewer(dispatcher, now, out), list(zip(chosen, names)))))
+    if failed := next((p for p in previews if p.error), None):
+        raise AnnouncerError(failed.error)
+    warnings = plan.warnings + [warning for p in previews for warning in p.warnings]
+    if out is not None:
+        return "".join(f"wrote {p.shown}\n" for p in previews), warnings
+    return ("\n" + "=" * 72 + "\n").join(p.shown for p in previews), warnings
 
 
-def _unique_name(name: str, taken: set[str]) -> str:
-    candidate, number = name, 2
-    while candidate in taken:
-        candidate, number = f"{name}-{number}", number + 1
-    taken.add(candidate)
-    return candidate
+@dataclass
+class Preview:
+    """One previewed message: its text, or the file written; Mailman's warnings; or what went wrong."""
+
+    shown: str
+    warnings: list[str]
+    error: str | None = None
+
+
+@dataclass
+class Previewer:
+    """Previews messages through the dispatcher (a dry run), as text or as .eml files in `out`."""
+
+    dispatcher: Dispatcher
+    now: datetime
+    out: Path | None
+
+    def __call__(self, named: Sequence[tuple[PlannedMessage, str]]) -> list[Preview]:
+        from announcer.message import mailman_warnings, preview_text, to_bytes
+
+        result = self.dispatcher.deliver_all([message for message, _ in named], self.now, "preview")
+        previews = []
+        for outcome, (message, name) in zip(result.outcomes, named):
+            label = f"{message.talk_id} {message.kind}"
+            if outcome.email is None:
+                previews.append(Preview("", [], f"{label}: {outcome.detail}"))
+                continue
+            # A preview is built with Approved masked already, so these are the bytes that are measured.
+            data = to_bytes(outcome.email, mask_approved=True)
+            warnings = [f"{label}: {warning}" for warning in
+                        mailman_warnings(outcome.email, self.dispatcher.config.mail.max_size, size=len(data))]
+            if self.out is None:
+                previews.append(Preview(preview_text(outcome.email), warnings))
+                continue
+            path = self.out / f"{name}.eml"
+            path.write_bytes(data)
+            previews.append(Preview(str(path), warnings))
+        return previews
+
+
+def _file_names(messages: list[PlannedMessage]) -> list[str]:
+    """TALK.KIND for each message, with -2, -3 ... for a kind planned twice."""
+    taken: set[str] = set()
+    names = []
+    for message in messages:
+        name = candidate = f"{message.talk_id}.{message.kind}"
+        number = 2
+        while candidate in taken:
+            candidate, number = f"{name}-{number}", number + 1
+        taken.add(candidate)
+        names.append(candidate)
+    return names
 
 
 def _choose(loaded: Loaded, plan: Plan, talk_id: str | None, kind: str | None) -> list[PlannedMessage]:
@@ -343,5 +313,5 @@ def log_lines(config_option: str | None, talk_id: str | None) -> str:
         detail = event.message_id or ""
         if event.detail:
             detail = f"{detail} {event.detail}".strip()
-        lines.append(f"{_when(event.at, config)}  {event.talk_id}  {event.kind}  {event.state}  {detail}".rstrip())
+        lines.append(f"{local_time(event.at, config)}  {event.talk_id}  {event.kind}  {event.state}  {detail}".rstrip())
     return "\n".join(lines) + "\n"
