@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import binascii
 import copy
-import hashlib
 import re
 from datetime import datetime, timezone
-from email import policy
+from email import policy, quoprimime
 from email.generator import BytesGenerator
 from email.headerregistry import BaseHeader, HeaderRegistry, MessageIDHeader, UnstructuredHeader
 from email.message import EmailMessage, MIMEPart
@@ -33,6 +33,10 @@ MAILMAN_COMMANDS = frozenset({
     "remove", "set", "stop", "subscribe", "unsubscribe", "who",
 })
 COMMAND_LINES = 10
+# Boundaries: the same in every message, which makes its bytes reproducible. "=_" never occurs
+# in a quoted-printable or base64 body, and the two differ, so neither can end a part early.
+MIXED_BOUNDARY = "=_announcer_mixed"
+ALTERNATIVE_BOUNDARY = "=_announcer_alternative"
 FIXED_BYTES = 4096  # size_bound: names, part headers and boundaries, with room to spare
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # email.generator's NLCRE
 
@@ -176,34 +180,43 @@ def build_message(config: Config, talk: Talk, planned: PlannedMessage, *, now: d
         msg["Approved"] = approved
 
     # Quoted-printable keeps every part 7-bit clean (smtplib does not ask for 8BITMIME).
-    text = _part(rendered.text, cte="quoted-printable")
-    html = _part(rendered.html, subtype="html", cte="quoted-printable")
-    calendar = _part(invite.decode("utf-8"), subtype="calendar", params={"method": method}, cte="quoted-printable")
+    calendar_type = f'text/calendar; charset="utf-8"; method="{method}"'
+    text = _text_part(rendered.text, 'text/plain; charset="utf-8"')
+    html = _text_part(rendered.html, 'text/html; charset="utf-8"')
+    calendar = _text_part(invite.decode("utf-8"), calendar_type)
     # The copy outside the alternative survives Mailman's collapse_alternatives (SPEC 4.3).
-    attachment = _part(invite, maintype="text", subtype="calendar", filename=INVITE_NAME,
-                       params={"charset": "utf-8", "method": method})
-    # Fixed boundaries make the bytes reproducible; "=_" cannot occur in QP or base64 bodies.
-    token = hashlib.sha256(planned.message_id.encode("utf-8")).hexdigest()[:16]
-    alternative = _multipart("alternative", f"=_alt_{token}", [text, html, calendar])
+    attachment = _attachment(invite, calendar_type, INVITE_NAME)
+    alternative = MIMEPart(policy=POLICY)
+    alternative["Content-Type"] = f'multipart/alternative; boundary="{ALTERNATIVE_BOUNDARY}"'
+    alternative.set_payload([text, html, calendar])
     msg["MIME-Version"] = "1.0"
-    msg["Content-Type"] = f'multipart/mixed; boundary="=_mixed_{token}"'
+    msg["Content-Type"] = f'multipart/mixed; boundary="{MIXED_BOUNDARY}"'
     msg.set_payload([alternative, attachment])
     return msg
 
 
-def _part(content: str | bytes, **options: Any) -> MIMEPart:
-    """A leaf part, set as EmailMessage.add_alternative and add_attachment would set it."""
+# The parts' headers are the same in every message (but for PUBLISH or CANCEL), so they are set
+# as whole values, which _Registry parses once, rather than by set_content, which re-parses
+# Content-Type for each parameter it adds. The bodies are encoded as set_content encodes them.
+
+def _text_part(text: str, content_type: str) -> MIMEPart:
+    """A quoted-printable leaf part: set_content(text, cte="quoted-printable") with these headers."""
     part = MIMEPart(policy=POLICY)
-    part.set_content(content, **options)
+    part["Content-Type"] = content_type
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    body = b"\n".join(text.encode("utf-8").splitlines()) + b"\n"  # \n line ends; written as CRLF
+    part.set_payload(quoprimime.body_encode(body.decode("latin-1"), POLICY.max_line_length))
     return part
 
 
-def _multipart(subtype: str, boundary: str, parts: list[MIMEPart]) -> MIMEPart:
-    """A multipart part with its boundary: what make_alternative and set_boundary would write."""
-    multipart = MIMEPart(policy=POLICY)
-    multipart["Content-Type"] = f'multipart/{subtype}; boundary="{boundary}"'
-    multipart.set_payload(parts)
-    return multipart
+def _attachment(data: bytes, content_type: str, filename: str) -> MIMEPart:
+    """A base64 attachment: set_content(data, ..., filename=filename) with these headers."""
+    part = MIMEPart(policy=POLICY)
+    part["Content-Type"] = content_type
+    part["Content-Transfer-Encoding"] = "base64"
+    part["Content-Disposition"] = f'attachment; filename="{filename}"'
+    part.set_payload(base64.encodebytes(data).decode("ascii"))  # lines of 76, as set_content writes
+    return part
 
 
 def _masked(msg: EmailMessage) -> EmailMessage:

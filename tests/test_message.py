@@ -9,7 +9,7 @@ import re
 import textwrap
 from datetime import datetime, timezone
 from email import policy
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from pathlib import Path
 
 import pytest
@@ -17,8 +17,8 @@ from icalendar import Calendar
 
 from announcer.config import Config, load_config
 from announcer.plan import fresh_message_id, message_id_for
-from announcer.message import (POLICY, build_message, mailman_warnings, wire_bytes,
-                               preview_text, to_bytes)
+from announcer.message import (POLICY, _attachment, _text_part, build_message, mailman_warnings,
+                               preview_text, size_bound, to_bytes, wire_bytes)
 from announcer.plan import Change, PlannedMessage
 from announcer.render import Renderer
 from announcer.talks import Talk, load_talk_file
@@ -324,3 +324,54 @@ def test_the_quick_writers_write_what_the_email_package_writes(tmp_path, talk):
         masked = copy.deepcopy(msg)
         masked.replace_header("Approved", "********")
         assert to_bytes(msg, mask_approved=True) == masked.as_bytes(policy=policy.SMTP)
+
+
+AWKWARD_TEXTS = [
+    "plain\n", "Zdeborová – “quoted” ünïcödé\n", "crlf\r\nline ends\r\n", "no newline at the end",
+    "trailing space \nand tab\t\n", "a=b =3D ==\n", "From the start\n.\n", "x" * 200 + "\n",
+    "é" * 100 + "\n", "\n\nblank lines\n\n\n", "",
+]
+
+
+@pytest.mark.parametrize("text", AWKWARD_TEXTS)
+def test_parts_hold_what_set_content_would_write(text):
+    for subtype in ("plain", "calendar"):
+        content_type = f'text/{subtype}; charset="utf-8"'
+        quick = _text_part(text, content_type)
+        expected = MIMEPart(policy=POLICY)
+        expected.set_content(text, subtype=subtype, cte="quoted-printable")
+        assert quick.get_payload() == expected.get_payload()
+        assert quick.get_content() == expected.get_content()
+    data = text.encode("utf-8")
+    quick = _attachment(data, 'text/calendar; charset="utf-8"', "invite.ics")
+    expected = MIMEPart(policy=POLICY)
+    expected.set_content(data, maintype="text", subtype="calendar", filename="invite.ics")
+    assert quick.get_payload() == expected.get_payload()
+    assert quick.get_payload(decode=True) == data
+
+
+HOSTILE_TALKS = {  # what makes a message grow most for its size: escapes, "=", non-ASCII, long names
+    "commas": "id: commas\ntitle: a,b;c\nstart: 2027-02-21 14:00\nspeaker: X\nabstract: |\n  "
+              + ",;\\\\" * 2000 + "\n",
+    "equals": "id: equals\ntitle: T\nstart: 2027-02-21 14:00\nspeaker: X\nlocation: "
+              + "=" * 300 + "\nabstract: |\n  " + "a=b " * 2000 + "\n",
+    "accents": "id: accents\ntitle: " + "é" * 200 + "\nstart: 2027-02-21 14:00\nspeaker: "
+               + "Ž" * 80 + "\nabstract: |\n  " + "ěščřžýáíé " * 800 + "\n",
+    "lines": "id: lines\ntitle: T\nstart: 2027-02-21 14:00\nspeaker: X\nabstract: |\n"
+             + "  - a\n" * 1500,
+}
+
+
+@pytest.mark.parametrize("talk", [*TALKS, *HOSTILE_TALKS])
+def test_size_bound_is_never_below_the_real_size(tmp_path, talk):
+    config, loaded = load(tmp_path, HOSTILE_TALKS.get(talk, talk), sender="Séminaire MaD")
+    renderer = Renderer(config)
+    for kind in KINDS:
+        message = planned(loaded, kind, changes=ROOM if kind == "update" else ())
+        rendered = renderer.render(loaded, kind, changes=message.changes, sequence=message.sequence)
+        real = len(to_bytes(build(config, loaded, kind, approved="s3cret", changes=message.changes),
+                            mask_approved=False))
+        bound = size_bound(config, loaded, message, rendered, "s3cret")
+        assert real <= bound, (kind, real, bound)
+        if talk in TALKS:  # loose enough to be safe, close enough that check rarely builds a message
+            assert bound < 2.5 * real, (kind, real, bound)
