@@ -9,10 +9,8 @@ exist, or the work is small, everything runs here, in order, the same way.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
 Item = TypeVar("Item")
@@ -32,15 +30,18 @@ def worker_count() -> int:
         return os.cpu_count() or 1
 
 
-def in_chunks(work: Callable[[Sequence[Item]], Result], items: Sequence[Item],
-              serial_below: int = SERIAL_BELOW) -> list[Result]:
+def in_chunks(work: Callable[[Sequence[Item]], Result], items: Sequence[Item]) -> list[Result]:
     """`work` applied to consecutive chunks of `items`, on every core; the results in order.
 
-    `work` must not raise: what goes wrong in a chunk is part of its result.
+    Workers are forked, so `work` and `items` need not pickle; a chunk's result must. What a
+    chunk raises is raised here.
     """
+    import multiprocessing  # here: most commands never need it
+    from concurrent.futures import ProcessPoolExecutor
+
     global _job
-    workers = min(worker_count(), max(1, len(items) // max(serial_below // 2, 1)))
-    if workers < 2 or len(items) < serial_below or "fork" not in multiprocessing.get_all_start_methods():
+    workers = worker_count()
+    if workers < 2 or len(items) < SERIAL_BELOW or "fork" not in multiprocessing.get_all_start_methods():
         return [work(items)]
     size = -(-len(items) // (workers * CHUNKS_PER_WORKER))
     bounds = [(start, min(start + size, len(items))) for start in range(0, len(items), size)]

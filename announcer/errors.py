@@ -45,6 +45,9 @@ class InputError(AnnouncerError):
         self.problems = [p for p in problems if not p.warning]
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    def __reduce__(self):  # pickled from a worker process (cores.py) by its problems, not its text
+        return type(self), (self.problems,)
+
 
 class UsageError(AnnouncerError):
     """A command was called with options that do not fit together."""

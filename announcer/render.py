@@ -31,7 +31,8 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")
 # Raw HTML off (SPEC 2.3): tags in an abstract come out as text; javascript: links stay text.
-_MARKDOWN = MarkdownIt("commonmark", {"html": False})
+# With html off the two HTML rules match nothing, so they are not run at all.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable(["html_block", "html_inline"])
 _CHANGE_WORDING = {  # field -> (label in the text, short form for the subject)
     "location": ("Room changed", "new room"),
     "online_url": ("Online link changed", "new online link"),

@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -186,3 +187,24 @@ def test_check_reports_a_broken_template_override_with_its_line(tmp_path):
     (tmp_path / "overrides" / "reminder.subject.j2").write_text("Soon: {{ talk.title }\n")
     broken = run("--config", config, "send", "pennington", "--kind", "reminder")
     assert broken.exit_code == 1 and "reminder.subject.j2:1:" in broken.stderr
+
+
+@pytest.mark.parametrize("limit", ["2KB", "6KB", "7KB", "8KB", "9KB", "40KB"])
+def test_check_and_preview_flag_the_same_messages_as_too_large(tmp_path, limit):
+    # check measures a message only when its size bound is over the limit: it must still flag
+    # exactly the messages preview flags, with the same size.
+    long = PENNINGTON.replace("have grown deep.", "have grown deep. " + "Deeper still, and wider. " * 40)
+    config = write_series(tmp_path, {"pennington.yaml": long, "short.yaml": PENNINGTON.replace("21", "28")},
+                          config=BASE_CONFIG.replace('to = ["mad@lists.example.edu"]',
+                                                     f'to = ["mad@lists.example.edu"]\nmax_size = "{limit}"'))
+    check = run("--config", config, "check", "--now", "2027-02-01T00:00Z")
+    preview = run("--config", config, "preview", "--now", "2027-02-01T00:00Z")
+    assert check.exit_code == 0 and preview.exit_code == 0
+    flagged_by_check = sorted(re.findall(r"talks/(\w+)\.yaml:\d+: warning: (\w+): the message is ([\d.]+ KB)",
+                                         check.stderr))
+    flagged_by_preview = sorted(re.findall(r"(\w+) (\w+): the message is ([\d.]+ KB)", preview.stderr))
+    assert flagged_by_check == flagged_by_preview
+    if limit == "2KB":
+        assert len(flagged_by_check) == 4
+    if limit == "40KB":
+        assert flagged_by_check == []

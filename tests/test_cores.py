@@ -1,0 +1,83 @@
+"""Work split over forked workers: results in order, errors raised here, and the same output as one process."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from announcer import cores
+from announcer.cli import app
+from announcer.errors import InputError, Problem
+
+from series_files import BASE_CONFIG, write_series
+
+runner = CliRunner()
+multicore = pytest.mark.skipif(cores.worker_count() < 2 or not hasattr(os, "fork"), reason="needs two cores and fork")
+
+
+def tag_with_pid(chunk):
+    return [(item, os.getpid()) for item in chunk]
+
+
+@multicore
+def test_chunks_run_in_forked_workers_and_come_back_in_order(monkeypatch):
+    monkeypatch.setattr(cores, "SERIAL_BELOW", 4)
+    results = cores.in_chunks(tag_with_pid, list(range(50)))
+    assert len(results) > 1
+    pairs = [pair for chunk in results for pair in chunk]
+    assert [item for item, _ in pairs] == list(range(50))
+    assert os.getpid() not in {pid for _, pid in pairs}
+
+
+def test_small_work_stays_in_this_process():
+    results = cores.in_chunks(tag_with_pid, list(range(10)))
+    assert results == [[(item, os.getpid()) for item in range(10)]]
+
+
+def fail_on_seven(chunk):
+    if 7 in chunk:
+        raise InputError([Problem("talks/seven.yaml", 3, "seven is bad")])
+    return chunk
+
+
+@multicore
+def test_an_error_in_a_worker_is_raised_here_with_its_problems(monkeypatch):
+    monkeypatch.setattr(cores, "SERIAL_BELOW", 4)
+    with pytest.raises(InputError) as raised:
+        cores.in_chunks(fail_on_seven, list(range(20)))
+    assert raised.value.problems == [Problem("talks/seven.yaml", 3, "seven is bad")]
+    assert str(raised.value) == "talks/seven.yaml:3: seven is bad"
+
+
+def many_talks(count: int) -> dict[str, str]:
+    talks = {f"t{n:02d}.yaml": f"title: Talk {n}\nspeaker: Speaker {n}\nstart: 2027-03-{n + 1:02d} 14:00\n"
+                               f"abstract: |\n  Abstract {n}, with *emphasis* and [a link](https://example.org/{n}).\n"
+             for n in range(count)}
+    talks["t03.yaml"] += "  " + "A long abstract line. " * 400 + "\n"   # over max_size
+    return talks
+
+
+@multicore
+def test_check_and_preview_say_the_same_on_every_core_as_in_one_process(tmp_path, monkeypatch):
+    config = write_series(tmp_path, many_talks(24),
+                          config=BASE_CONFIG.replace('to = ["mad@lists.example.edu"]',
+                                                     'to = ["mad@lists.example.edu"]\nmax_size = "8KB"'))
+    outputs = {}
+    for label, serial_below in (("one process", 10**6), ("workers", 4)):
+        monkeypatch.setattr(cores, "SERIAL_BELOW", serial_below)
+        check = runner.invoke(app, ["--config", str(config), "check", "--now", "2027-02-01T00:00Z"])
+        out = tmp_path / label
+        preview = runner.invoke(app, ["--config", str(config), "preview", "--out", str(out),
+                                      "--now", "2027-02-01T00:00Z"])
+        assert check.exit_code == 0 and preview.exit_code == 0, (check.output, preview.output)
+        files = {path.name: path.read_bytes() for path in out.iterdir()}
+        outputs[label] = (check.stdout, check.stderr, preview.stderr, files)
+    assert outputs["workers"] == outputs["one process"]
+    check_out, check_err, preview_err, files = outputs["workers"]
+    assert "24 talks, 48 messages planned: 0 errors" in check_out
+    assert len(files) == 48
+    assert re.search(r"t03\.yaml:1: warning: announcement: the message is [\d.]+ KB, over the list's limit", check_err)
+    assert "t03 announcement: the message is" in preview_err
