@@ -23,6 +23,6 @@ def test_benchmark_script_runs_and_prints_the_table():
                 "| daemon timeliness | reminder written "):
         assert row in out, row
     assert "1 SMTP connection |" in out       # the pass used one connection: behaviour, not timing
-    assert "(6 files)" in out                 # preview wrote one file per talk and kind
+    assert "; 6 files)" in out                # preview wrote one file per talk and kind
     assert "| 3 | " in out                    # the growth table
     assert "Machine: " in out and "SMTP sink: aiosmtpd" in out
