@@ -9,6 +9,7 @@ exist, or the work is small, everything runs here, in order, the same way.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -46,10 +47,12 @@ def in_chunks(work: Callable[[Sequence[Item]], Result], items: Sequence[Item]) -
     size = -(-len(items) // (workers * CHUNKS_PER_WORKER))
     bounds = [(start, min(start + size, len(items))) for start in range(0, len(items), size)]
     _job = (work, items)
+    gc.freeze()  # the workers' collections then skip what they inherit, and leave its pages shared
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             return list(pool.map(_run_chunk, bounds))
     finally:
+        gc.unfreeze()
         _job = None
 
 

@@ -6,6 +6,7 @@ import base64
 import binascii
 import copy
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import policy, quoprimime
 from email.generator import BytesGenerator
@@ -136,11 +137,20 @@ def calendar_method(kind: str) -> str:
     return "CANCEL" if kind == "cancellation" else "PUBLISH"
 
 
-_INVITES: dict[tuple, bytes] = {}  # the invites of the pass in hand (one `now`)
-INVITES_KEPT = 4096  # a few MB: a pass may send every announcement before the first reminder
+@dataclass(frozen=True)
+class EncodedInvite:
+    """A talk's invite, and its two encodings in a message (both set once for all its messages)."""
+
+    data: bytes
+    quoted_printable: str   # the calendar part of the alternative
+    base64: str             # the invite.ics attachment
 
 
-def _invite(config: Config, talk: Talk, method: str, sequence: int, now: datetime) -> bytes:
+_INVITES: dict[tuple, EncodedInvite] = {}  # the invites of the pass in hand (one `now`)
+INVITES_KEPT = 4096  # some MB: a pass may send every announcement before the first reminder
+
+
+def _invite(config: Config, talk: Talk, method: str, sequence: int, now: datetime) -> EncodedInvite:
     """build_invite, made once a pass for each talk (its announcement and reminder carry the same)."""
     from announcer.invite import build_invite  # not at the top: invite imports render, which imports this
 
@@ -152,7 +162,8 @@ def _invite(config: Config, talk: Talk, method: str, sequence: int, now: datetim
     if invite is None:
         if len(_INVITES) >= INVITES_KEPT:
             del _INVITES[next(iter(_INVITES))]  # the oldest
-        invite = _INVITES[key] = build_invite(config, talk, method=method, sequence=sequence, now=now)
+        data = build_invite(config, talk, method=method, sequence=sequence, now=now)
+        invite = _INVITES[key] = EncodedInvite(data, quoted_printable(data.decode("utf-8")), base64_lines(data))
     return invite
 
 
@@ -181,14 +192,13 @@ def build_message(config: Config, talk: Talk, planned: PlannedMessage, *, now: d
 
     # Quoted-printable keeps every part 7-bit clean (smtplib does not ask for 8BITMIME).
     calendar_type = f'text/calendar; charset="utf-8"; method="{method}"'
-    text = _text_part(rendered.text, 'text/plain; charset="utf-8"')
-    html = _text_part(rendered.html, 'text/html; charset="utf-8"')
-    calendar = _text_part(invite.decode("utf-8"), calendar_type)
+    alternative = _part(f'multipart/alternative; boundary="{ALTERNATIVE_BOUNDARY}"', [
+        _part('text/plain; charset="utf-8"', quoted_printable(rendered.text), "quoted-printable"),
+        _part('text/html; charset="utf-8"', quoted_printable(rendered.html), "quoted-printable"),
+        _part(calendar_type, invite.quoted_printable, "quoted-printable"),
+    ])
     # The copy outside the alternative survives Mailman's collapse_alternatives (SPEC 4.3).
-    attachment = _attachment(invite, calendar_type, INVITE_NAME)
-    alternative = MIMEPart(policy=POLICY)
-    alternative["Content-Type"] = f'multipart/alternative; boundary="{ALTERNATIVE_BOUNDARY}"'
-    alternative.set_payload([text, html, calendar])
+    attachment = _part(calendar_type, invite.base64, "base64", f'attachment; filename="{INVITE_NAME}"')
     msg["MIME-Version"] = "1.0"
     msg["Content-Type"] = f'multipart/mixed; boundary="{MIXED_BOUNDARY}"'
     msg.set_payload([alternative, attachment])
@@ -197,26 +207,30 @@ def build_message(config: Config, talk: Talk, planned: PlannedMessage, *, now: d
 
 # The parts' headers are the same in every message (but for PUBLISH or CANCEL), so they are set
 # as whole values, which _Registry parses once, rather than by set_content, which re-parses
-# Content-Type for each parameter it adds. The bodies are encoded as set_content encodes them.
+# Content-Type for each parameter it adds. Bodies are encoded as set_content encodes them.
 
-def _text_part(text: str, content_type: str) -> MIMEPart:
-    """A quoted-printable leaf part: set_content(text, cte="quoted-printable") with these headers."""
+def _part(content_type: str, payload: str | list[MIMEPart], encoding: str | None = None,
+          disposition: str | None = None) -> MIMEPart:
+    """A part with these headers and its payload: an encoded body, or the parts of a multipart."""
     part = MIMEPart(policy=POLICY)
     part["Content-Type"] = content_type
-    part["Content-Transfer-Encoding"] = "quoted-printable"
-    body = b"\n".join(text.encode("utf-8").splitlines()) + b"\n"  # \n line ends; written as CRLF
-    part.set_payload(quoprimime.body_encode(body.decode("latin-1"), POLICY.max_line_length))
+    if encoding:
+        part["Content-Transfer-Encoding"] = encoding
+    if disposition:
+        part["Content-Disposition"] = disposition
+    part.set_payload(payload)
     return part
 
 
-def _attachment(data: bytes, content_type: str, filename: str) -> MIMEPart:
-    """A base64 attachment: set_content(data, ..., filename=filename) with these headers."""
-    part = MIMEPart(policy=POLICY)
-    part["Content-Type"] = content_type
-    part["Content-Transfer-Encoding"] = "base64"
-    part["Content-Disposition"] = f'attachment; filename="{filename}"'
-    part.set_payload(base64.encodebytes(data).decode("ascii"))  # lines of 76, as set_content writes
-    return part
+def quoted_printable(text: str) -> str:
+    """Text as set_content(text, cte="quoted-printable") encodes it: UTF-8, \n line ends."""
+    body = b"\n".join(text.encode("utf-8").splitlines()) + b"\n"  # the generator writes CRLF
+    return quoprimime.body_encode(body.decode("latin-1"), POLICY.max_line_length)
+
+
+def base64_lines(data: bytes) -> str:
+    """Bytes as set_content(data, ...) encodes them: base64 in lines of 76."""
+    return base64.encodebytes(data).decode("ascii")
 
 
 def _masked(msg: EmailMessage) -> EmailMessage:

@@ -10,8 +10,8 @@ import os
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from itertools import chain
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 
 from announcer.config import Config, did_you_mean, find_config, load_config

@@ -17,8 +17,8 @@ from icalendar import Calendar
 
 from announcer.config import Config, load_config
 from announcer.plan import fresh_message_id, message_id_for
-from announcer.message import (POLICY, _attachment, _text_part, build_message, mailman_warnings,
-                               preview_text, size_bound, to_bytes, wire_bytes)
+from announcer.message import (POLICY, _part, base64_lines, build_message, mailman_warnings, preview_text,
+                               quoted_printable, size_bound, to_bytes, wire_bytes)
 from announcer.plan import Change, PlannedMessage
 from announcer.render import Renderer
 from announcer.talks import Talk, load_talk_file
@@ -336,18 +336,18 @@ AWKWARD_TEXTS = [
 @pytest.mark.parametrize("text", AWKWARD_TEXTS)
 def test_parts_hold_what_set_content_would_write(text):
     for subtype in ("plain", "calendar"):
-        content_type = f'text/{subtype}; charset="utf-8"'
-        quick = _text_part(text, content_type)
+        quick = _part(f'text/{subtype}; charset="utf-8"', quoted_printable(text), "quoted-printable")
         expected = MIMEPart(policy=POLICY)
         expected.set_content(text, subtype=subtype, cte="quoted-printable")
         assert quick.get_payload() == expected.get_payload()
         assert quick.get_content() == expected.get_content()
     data = text.encode("utf-8")
-    quick = _attachment(data, 'text/calendar; charset="utf-8"', "invite.ics")
+    quick = _part('text/calendar; charset="utf-8"', base64_lines(data), "base64", 'attachment; filename="i.ics"')
     expected = MIMEPart(policy=POLICY)
-    expected.set_content(data, maintype="text", subtype="calendar", filename="invite.ics")
+    expected.set_content(data, maintype="text", subtype="calendar", filename="i.ics")
     assert quick.get_payload() == expected.get_payload()
     assert quick.get_payload(decode=True) == data
+    assert quick.get_filename() == "i.ics"
 
 
 HOSTILE_TALKS = {  # what makes a message grow most for its size: escapes, "=", non-ASCII, long names
