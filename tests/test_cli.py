@@ -208,3 +208,17 @@ def test_check_and_preview_flag_the_same_messages_as_too_large(tmp_path, limit):
         assert len(flagged_by_check) == 4
     if limit == "40KB":
         assert flagged_by_check == []
+
+
+def test_preview_reports_a_message_whose_template_fails_and_writes_the_others(tmp_path):
+    (tmp_path / "overrides").mkdir(parents=True)
+    (tmp_path / "overrides" / "reminder.subject.j2").write_text("Soon: {{ talk.title }}\n{{ talk.room }}\n")
+    config = write_series(tmp_path, {"pennington.yaml": PENNINGTON},
+                          config=BASE_CONFIG.replace('domain = "mad.example.edu"',
+                                                     'domain = "mad.example.edu"\ntemplates_dir = "overrides"'))
+    out = tmp_path / "previews"
+    result = run("--config", config, "preview", "--out", out, "--now", "2027-02-01T00:00Z")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"pennington reminder: {tmp_path}/overrides/reminder.subject.j2:2: ")
+    assert "Traceback" not in result.output
+    assert sorted(path.name for path in out.iterdir()) == ["pennington.announcement.eml"]
