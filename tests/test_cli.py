@@ -168,12 +168,18 @@ def test_preview_warns_about_size(tmp_path):
     assert "over the list's limit of 2 KB: Mailman holds it for a moderator" in result.stderr
 
 
-def test_check_reports_a_broken_template_override_with_its_line(tmp_path):
+def series_with_a_broken_reminder_subject(tmp_path):
+    """Pennington, with an overriding reminder subject whose line 2 names an undefined attribute."""
     (tmp_path / "overrides").mkdir(parents=True)
     (tmp_path / "overrides" / "reminder.subject.j2").write_text("Soon: {{ talk.title }}\n{{ talk.room }}\n")
     config = write_series(tmp_path, {"pennington.yaml": PENNINGTON},
                           config=BASE_CONFIG.replace('domain = "mad.example.edu"',
                                                      'domain = "mad.example.edu"\ntemplates_dir = "overrides"'))
+    return config
+
+
+def test_check_reports_a_broken_template_override_with_its_line(tmp_path):
+    config = series_with_a_broken_reminder_subject(tmp_path)
     result = run("--config", config, "check", "--now", "2027-02-01T00:00Z")
     assert result.exit_code == 1
     assert result.stderr.startswith(f"{tmp_path}/overrides/reminder.subject.j2:2: ")
@@ -211,11 +217,7 @@ def test_check_and_preview_flag_the_same_messages_as_too_large(tmp_path, limit):
 
 
 def test_preview_reports_a_message_whose_template_fails_and_writes_the_others(tmp_path):
-    (tmp_path / "overrides").mkdir(parents=True)
-    (tmp_path / "overrides" / "reminder.subject.j2").write_text("Soon: {{ talk.title }}\n{{ talk.room }}\n")
-    config = write_series(tmp_path, {"pennington.yaml": PENNINGTON},
-                          config=BASE_CONFIG.replace('domain = "mad.example.edu"',
-                                                     'domain = "mad.example.edu"\ntemplates_dir = "overrides"'))
+    config = series_with_a_broken_reminder_subject(tmp_path)
     out = tmp_path / "previews"
     result = run("--config", config, "preview", "--out", out, "--now", "2027-02-01T00:00Z")
     assert result.exit_code == 1
