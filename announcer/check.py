@@ -70,6 +70,7 @@ class MessageChecker:
         self.now = now
         self.renderer = Renderer(loaded.config)
         self.approved = approved_password(loaded.config, preview=True)
+        self.built: set[str] = set()   # kinds of which a message was built in full
 
     def __call__(self, messages: Sequence[PlannedMessage]) -> list[Problem]:
         problems: list[Problem] = []
@@ -87,13 +88,19 @@ class MessageChecker:
         return problems
 
     def warnings(self, talk: Talk, message: PlannedMessage) -> list[str]:
-        """Mailman's reasons to hold this message; its size measured only when it may be too large."""
+        """Mailman's reasons to hold this message; its size measured only when it may be too large.
+
+        The first message of each kind is built in full whatever its size, so that what only
+        building a message meets (its headers, its invite) is met here as it would be in `send`.
+        """
         from announcer.message import build_message, command_warnings, size_bound, size_warnings, to_bytes
 
         rendered = self.renderer.render(talk, message.kind, changes=message.changes, sequence=message.sequence)
         warnings = command_warnings(rendered.subject, rendered.text)
         max_size = self.config.mail.max_size
-        if size_bound(self.config, talk, message, rendered, self.approved) > max_size:
+        if (message.kind not in self.built
+                or size_bound(self.config, talk, message, rendered, self.approved) > max_size):
+            self.built.add(message.kind)
             email = build_message(self.config, talk, message, now=self.now, renderer=self.renderer,
                                   approved=self.approved)
             warnings = size_warnings(len(to_bytes(email, mask_approved=False)), max_size) + warnings

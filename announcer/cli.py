@@ -103,11 +103,15 @@ def preview(
     from announcer.series import preview_messages
 
     try:
-        output, warnings = preview_messages(state["config"], talk, kind, out, now)
+        output, warnings, errors = preview_messages(state["config"], talk, kind, out, now)
     except AnnouncerError as error:
         raise fail(error)
     warn(warnings)
     typer.echo(output, nl=False)
+    for error_line in errors:
+        typer.echo(error_line, err=True)
+    if errors:
+        raise typer.Exit(ExitCode.BAD_INPUT)
 
 
 @app.command()

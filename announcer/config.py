@@ -187,7 +187,7 @@ class _Reader:
             return default
 
     def address(self, table: str, key: str, value: Any) -> Address | None:
-        if not isinstance(value, str) or "\n" in value or "\r" in value:
+        if not isinstance(value, str) or "".join(value.splitlines()) != value:  # any line break, \u2028 too
             self.problem(table, key, f'"{key}" must be an e-mail address on one line')
             return None
         name, addr = parseaddr(value)

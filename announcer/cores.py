@@ -2,15 +2,17 @@
 
 Rendering and building a message is pure Python: one core does a few hundred a second, so a
 series of a thousand talks is split into chunks that forked worker processes handle side by
-side. Forked workers inherit the loaded series, templates and caches; only the chunk bounds go
-to them and only plain results (problems, warnings, file names) come back. Where fork does not
-exist, or the work is small, everything runs here, in order, the same way.
+side. Forked workers inherit the loaded series and its plan; only the chunk bounds go to them
+and only plain results (problems, warnings, file names) come back. Small work, and systems
+other than Linux (macOS's fork is unsafe with its system libraries), run here, in order, the
+same way.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -42,7 +44,7 @@ def in_chunks(work: Callable[[Sequence[Item]], Result], items: Sequence[Item]) -
 
     global _job
     workers = worker_count()
-    if workers < 2 or len(items) < SERIAL_BELOW or "fork" not in multiprocessing.get_all_start_methods():
+    if workers < 2 or len(items) < SERIAL_BELOW or sys.platform != "linux":
         return [work(items)]
     size = -(-len(items) // (workers * CHUNKS_PER_WORKER))
     bounds = [(start, min(start + size, len(items))) for start in range(0, len(items), size)]

@@ -44,7 +44,10 @@ def description(config: Config, talk: Talk, cancelled: bool = False) -> str:
 
 
 def build_invite(config: Config, talk: Talk, *, method: str, sequence: int, now: datetime) -> bytes:
-    """The calendar for one talk: METHOD PUBLISH, or CANCEL with STATUS:CANCELLED."""
+    """The calendar for one talk: METHOD PUBLISH, or CANCEL with STATUS:CANCELLED.
+
+    A new value from the talk or the series here must be counted in message.size_bound too.
+    """
     from icalendar import Calendar, Event, vCalAddress  # a heavy import: only when building
 
     if method not in METHODS:

@@ -139,9 +139,8 @@ def calendar_method(kind: str) -> str:
 
 @dataclass(frozen=True)
 class EncodedInvite:
-    """A talk's invite, and its two encodings in a message (both set once for all its messages)."""
+    """A talk's invite in its two encodings in a message (made once for all its messages)."""
 
-    data: bytes
     quoted_printable: str   # the calendar part of the alternative
     base64: str             # the invite.ics attachment
 
@@ -163,7 +162,7 @@ def _invite(config: Config, talk: Talk, method: str, sequence: int, now: datetim
         if len(_INVITES) >= INVITES_KEPT:
             del _INVITES[next(iter(_INVITES))]  # the oldest
         data = build_invite(config, talk, method=method, sequence=sequence, now=now)
-        invite = _INVITES[key] = EncodedInvite(data, quoted_printable(data.decode("utf-8")), base64_lines(data))
+        invite = _INVITES[key] = EncodedInvite(quoted_printable(data.decode("utf-8")), base64_lines(data))
     return invite
 
 
@@ -345,10 +344,11 @@ def size_bound(config: Config, talk: Talk, planned: PlannedMessage, rendered: Re
 
 
 def _qp_length(text: str) -> int:
-    """Bytes of `text` as a quoted-printable body with CRLF line ends, give or take a few.
+    """About the bytes of `text` as a quoted-printable body with CRLF line ends.
 
-    binascii's encoder (in C) breaks lines at 76 where the email package's breaks at 78: a few
-    bytes more, never fewer.
+    binascii's encoder (in C) breaks lines at 76 where the email package's breaks at 78, so it
+    mostly counts a few bytes more; it can count a byte or two fewer (a lone CR), which the
+    margins of size_bound cover many times over.
     """
     encoded = binascii.b2a_qp(text.encode("utf-8"))
     return len(encoded) + encoded.count(b"\n") + 1

@@ -156,24 +156,27 @@ def plan_at(loaded: Loaded, now: datetime) -> Plan:
 
 
 def preview_messages(config_option: str | None, talk_id: str | None, kind: str | None, out: Path | None,
-                     now_text: str | None) -> tuple[str, list[str]]:
-    """Render the chosen messages through the sending path with a transport that sends nothing."""
+                     now_text: str | None) -> tuple[str, list[str], list[str]]:
+    """Render the chosen messages through the sending path with a transport that sends nothing.
+
+    Returns the text (or the files written), the warnings, and the messages that failed.
+    """
     loaded = load_series(config_option)
     now = now_from(now_text)
     with open_ledger(loaded.config, write=False) or nullcontext() as ledger:
         dispatcher = make_dispatcher(loaded, ledger, dry_run=True)
         plan = dispatcher.plan(now)
         chosen = _choose(loaded, plan, talk_id, kind)
-    if out is not None:
+    if out is not None and chosen:
         out.mkdir(parents=True, exist_ok=True)
-    names = _file_names(chosen)
-    previews = list(chain.from_iterable(in_chunks(Previewer(dispatcher, now, out), list(zip(chosen, names)))))
-    if failed := next((p for p in previews if p.error), None):
-        raise AnnouncerError(failed.error)
+    named = list(zip(chosen, _file_names(chosen)))
+    previews = list(chain.from_iterable(in_chunks(Previewer(dispatcher, now, out), named)))
     warnings = plan.warnings + [warning for p in previews for warning in p.warnings]
+    errors = [p.error for p in previews if p.error]
+    shown = [p.shown for p in previews if not p.error]
     if out is not None:
-        return "".join(f"wrote {p.shown}\n" for p in previews), warnings
-    return ("\n" + "=" * 72 + "\n").join(p.shown for p in previews), warnings
+        return "".join(f"wrote {path}\n" for path in shown), warnings, errors
+    return ("\n" + "=" * 72 + "\n").join(shown), warnings, errors
 
 
 @dataclass

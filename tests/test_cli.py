@@ -216,11 +216,15 @@ def test_check_and_preview_flag_the_same_messages_as_too_large(tmp_path, limit):
         assert flagged_by_check == []
 
 
-def test_preview_reports_a_message_whose_template_fails_and_writes_the_others(tmp_path):
+def test_preview_reports_every_message_whose_template_fails_and_writes_the_others(tmp_path):
     config = series_with_a_broken_reminder_subject(tmp_path)
+    (tmp_path / "talks" / "second.yaml").write_text(PENNINGTON.replace("2027-02-21", "2027-02-28"))
     out = tmp_path / "previews"
     result = run("--config", config, "preview", "--out", out, "--now", "2027-02-01T00:00Z")
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"pennington reminder: {tmp_path}/overrides/reminder.subject.j2:2: ")
-    assert "Traceback" not in result.output
-    assert sorted(path.name for path in out.iterdir()) == ["pennington.announcement.eml"]
+    assert result.stderr.splitlines() == [
+        f"{talk} reminder: {tmp_path}/overrides/reminder.subject.j2:2: template error: "
+        "'announcer.talks.Talk object' has no attribute 'room'" for talk in ("pennington", "second")]
+    written = ["pennington.announcement.eml", "second.announcement.eml"]
+    assert sorted(path.name for path in out.iterdir()) == written
+    assert result.stdout == "".join(f"wrote {out / name}\n" for name in written)

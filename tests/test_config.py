@@ -93,3 +93,11 @@ def test_config_lookup_order(tmp_path, monkeypatch):
     monkeypatch.delenv("ANNOUNCER_CONFIG")
     with pytest.raises(InputError, match="no such config file"):
         find_config(None)
+
+
+@pytest.mark.parametrize("line_break", ["\\n", "\\r", "\\u2028", "\\u0085", "\\u000b"])
+def test_an_address_with_any_line_break_is_refused_at_load(tmp_path, line_break):
+    # Python's header code refuses what str.splitlines splits on; caught here, not at send time.
+    config = BASE_CONFIG.replace('from = "MaD Seminar <', f'from = "MaD{line_break}Seminar <')
+    messages = problems_of(write_series(tmp_path, {}, config=config))
+    assert messages == [f'{tmp_path / "announcer.toml"}:9: "from" must be an e-mail address on one line']

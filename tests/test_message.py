@@ -359,6 +359,11 @@ HOSTILE_TALKS = {  # what makes a message grow most for its size: escapes, "=", 
                + "Ž" * 80 + "\nabstract: |\n  " + "ěščřžýáíé " * 800 + "\n",
     "lines": "id: lines\ntitle: T\nstart: 2027-02-21 14:00\nspeaker: X\nabstract: |\n"
              + "  - a\n" * 1500,
+    # Most of it outside the invite, so the fixed allowance is what keeps the bound above.
+    "bio": "id: bio\ntitle: T\nstart: 2027-02-21 14:00\nlocation: Room 1\nonline_url: https://z.example/j/1\n"
+           "url: https://example.edu/t\nnotes: Tea at 3.\nlinks:\n  slides: https://example.edu/s.pdf\n"
+           "speaker:\n  name: X\n  affiliation: Y\n  url: https://example.edu/x\n  bio: |\n    "
+           + "A plain sentence of a long biography. " * 550 + "\n",
 }
 
 
@@ -375,3 +380,19 @@ def test_size_bound_is_never_below_the_real_size(tmp_path, talk):
         assert real <= bound, (kind, real, bound)
         if talk in TALKS:  # loose enough to be safe, close enough that check rarely builds a message
             assert bound < 2.5 * real, (kind, real, bound)
+
+
+def test_size_bound_holds_with_many_non_ascii_recipients_and_a_long_password(tmp_path):
+    config, talk = load(tmp_path, "pennington", sender="Séminaire MaD")
+    recipients = ", ".join(f'"Liste Sémin{n} <list{n}@lists.example.edu>"' for n in range(30))
+    path = tmp_path / "announcer.toml"
+    path.write_text(path.read_text().replace('to = ["mad@lists.example.edu"]', f"to = [{recipients}]")
+                    .replace('reply_to = "mad-organizers@example.edu"', 'reply_to = "Équipe <team@example.edu>"'))
+    config = load_config(path)
+    renderer = Renderer(config)
+    approved = "p" * 200
+    for kind in KINDS:
+        message = planned(talk, kind)
+        rendered = renderer.render(talk, kind, sequence=message.sequence)
+        real = len(to_bytes(build(config, talk, kind, approved=approved), mask_approved=False))
+        assert real <= size_bound(config, talk, message, rendered, approved), kind
