@@ -5,6 +5,9 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+from announcer.config import Config, load_config
+from announcer.talks import Talk, load_talk_file
+
 BASE_CONFIG = """\
 [series]
 name = "MaD Seminar"
@@ -30,6 +33,44 @@ before = "1h"
 transport = "maildir"
 maildir = "outbox"
 """
+
+# The MaD Seminar's full settings, for tests of what a message says (render, invite, message).
+MAD_CONFIG = """\
+[series]
+name = "MaD Seminar"
+timezone = "America/New_York"
+location = "Auditorium Hall 150, Center for Data Science, NYU, 60 5th Ave"
+url = "https://example.edu/mad/"
+subscribe_url = "https://lists.example.edu/mailman/listinfo/mad"
+domain = "mad.example.edu"
+{extra}
+[mail]
+from = "{sender} <mad-organizers@example.edu>"
+to = ["mad@lists.example.edu"]
+reply_to = "mad-organizers@example.edu"
+
+[delivery]
+transport = "maildir"
+"""
+
+
+def mad_config(sender: str = "MaD Seminar", extra: str = "") -> str:
+    """MAD_CONFIG with this sender's name and extra [series] lines."""
+    return MAD_CONFIG.format(sender=sender, extra=extra)
+
+
+def load_mad_talks(tmp_path: Path, talk_yaml: str, sender: str = "MaD Seminar",
+                   extra: str = "") -> tuple[Config, list[Talk]]:
+    """The MaD config and the talks of one file, written inline and loaded by the real loaders."""
+    (tmp_path / "talks").mkdir(exist_ok=True)
+    (tmp_path / "announcer.toml").write_text(mad_config(sender, extra), encoding="utf-8")
+    config = load_config(tmp_path / "announcer.toml")
+    path = tmp_path / "talks" / "talk.yaml"
+    path.write_text(textwrap.dedent(talk_yaml), encoding="utf-8")
+    loaded = load_talk_file(path, config.series)
+    assert loaded.ok, loaded.problems
+    return config, loaded.talks
+
 
 PENNINGTON = """\
 title: Dynamical Isometry and a Mean Field Theory of Signal Propagation in Deep Neural Networks

@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from icalendar import Calendar
 
-from announcer.config import Config, load_config
+from announcer.config import Config
 from announcer.invite import build_invite
-from announcer.talks import Talk, load_talk_file
+from announcer.talks import Talk
 
-# Golden files live in tests/golden/. After an intended change of the output, regenerate them
-# with `UPDATE_GOLDEN=1 pytest tests/test_invite.py tests/test_message.py`, read the diff, and
-# commit them; without the variable the tests compare byte for byte.
-GOLDEN = Path(__file__).parent / "golden"
+from golden_files import assert_golden
+from series_files import load_mad_talks
+
 NOW = datetime(2027, 2, 14, 14, 0, 5, tzinfo=timezone.utc)
-
-CONFIG = """\
-[series]
-name = "MaD Seminar"
-timezone = "America/New_York"
-location = "Auditorium Hall 150, Center for Data Science, NYU, 60 5th Ave"
-url = "https://example.edu/mad/"
-domain = "mad.example.edu"
-
-[mail]
-from = "MaD Seminar <mad-organizers@example.edu>"
-to = ["mad@lists.example.edu"]
-
-[delivery]
-transport = "maildir"
-"""
 
 TALKS = {
     "pennington": """\
@@ -76,25 +57,7 @@ TALKS = {
 
 
 def load(tmp_path: Path, talk_yaml: str) -> tuple[Config, list[Talk]]:
-    """A config and the talks of one file, written inline and loaded by the real loaders."""
-    (tmp_path / "talks").mkdir(exist_ok=True)
-    (tmp_path / "announcer.toml").write_text(CONFIG, encoding="utf-8")
-    config = load_config(tmp_path / "announcer.toml")
-    path = tmp_path / "talks" / "talk.yaml"
-    path.write_text(textwrap.dedent(talk_yaml), encoding="utf-8")
-    loaded = load_talk_file(path, config.series)
-    assert loaded.ok, loaded.problems
-    return config, loaded.talks
-
-
-def assert_golden(name: str, data: bytes) -> None:
-    """Compare with tests/golden/NAME, or rewrite it when UPDATE_GOLDEN is set."""
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN"):
-        GOLDEN.mkdir(exist_ok=True)
-        path.write_bytes(data)
-    assert path.exists(), f"no golden file {path}: run with UPDATE_GOLDEN=1 once and commit it"
-    assert data == path.read_bytes(), f"{name} differs from its golden file"
+    return load_mad_talks(tmp_path, talk_yaml)
 
 
 CASES = [  # golden name, talk file, index in the file, method, sequence, DTSTART, DTEND (UTC)

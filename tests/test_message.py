@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import copy
 import email
-import os
 import re
-import textwrap
 from datetime import datetime, timezone
 from email import policy
 from email.message import EmailMessage, MIMEPart
@@ -21,35 +19,16 @@ from announcer.message import (POLICY, _part, base64_lines, build_message, mailm
                                quoted_printable, size_bound, to_bytes, wire_bytes)
 from announcer.plan import Change, PlannedMessage
 from announcer.render import Renderer
-from announcer.talks import Talk, load_talk_file
+from announcer.talks import Talk
 
-# Golden files live in tests/golden/. After an intended change of the output, regenerate them
-# with `UPDATE_GOLDEN=1 pytest tests/test_invite.py tests/test_message.py`, read the diff, and
-# commit them; without the variable the tests compare byte for byte.
-GOLDEN = Path(__file__).parent / "golden"
+from golden_files import assert_golden
+from series_files import load_mad_talks
+
 NOW = datetime(2027, 2, 14, 14, 0, 5, tzinfo=timezone.utc)
 DOMAIN = "mad.example.edu"
 KINDS = ("announcement", "reminder", "update", "cancellation")
 MSG_ID = re.compile(r"<[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
                     r"@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*>")
-
-CONFIG = """\
-[series]
-name = "MaD Seminar"
-timezone = "America/New_York"
-location = "Auditorium Hall 150, Center for Data Science, NYU, 60 5th Ave"
-url = "https://example.edu/mad/"
-subscribe_url = "https://lists.example.edu/mailman/listinfo/mad"
-domain = "mad.example.edu"
-{templates}
-[mail]
-from = "{sender} <mad-organizers@example.edu>"
-to = ["mad@lists.example.edu"]
-reply_to = "mad-organizers@example.edu"
-
-[delivery]
-transport = "maildir"
-"""
 
 TALKS = {
     "pennington": """\
@@ -99,15 +78,9 @@ TALKS = {
 
 
 def load(tmp_path: Path, talk: str, sender: str = "MaD Seminar", templates: str = "") -> tuple[Config, Talk]:
-    """A config and one talk, written inline and loaded by the real loaders."""
-    (tmp_path / "talks").mkdir(exist_ok=True)
-    (tmp_path / "announcer.toml").write_text(CONFIG.format(sender=sender, templates=templates), encoding="utf-8")
-    config = load_config(tmp_path / "announcer.toml")
-    path = tmp_path / "talks" / "talk.yaml"
-    path.write_text(textwrap.dedent(TALKS.get(talk, talk)), encoding="utf-8")
-    loaded = load_talk_file(path, config.series)
-    assert loaded.ok, loaded.problems
-    return config, loaded.talks[0]
+    """The MaD config and one talk (a name in TALKS, or YAML text)."""
+    config, talks = load_mad_talks(tmp_path, TALKS.get(talk, talk), sender, templates)
+    return config, talks[0]
 
 
 def planned(talk: Talk, kind: str, sequence: int = 0, changes: tuple[Change, ...] = ()) -> PlannedMessage:
@@ -125,16 +98,6 @@ def planned(talk: Talk, kind: str, sequence: int = 0, changes: tuple[Change, ...
 def build(config: Config, talk: Talk, kind: str, approved: str | None = None, **kw) -> EmailMessage:
     return build_message(config, talk, planned(talk, kind, **kw), now=NOW, renderer=Renderer(config),
                          approved=approved)
-
-
-def assert_golden(name: str, data: bytes) -> None:
-    """Compare with tests/golden/NAME, or rewrite it when UPDATE_GOLDEN is set."""
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN"):
-        GOLDEN.mkdir(exist_ok=True)
-        path.write_bytes(data)
-    assert path.exists(), f"no golden file {path}: run with UPDATE_GOLDEN=1 once and commit it"
-    assert data == path.read_bytes(), f"{name} differs from its golden file"
 
 
 def parsed(msg: EmailMessage) -> EmailMessage:

@@ -8,30 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from announcer.config import Config, load_config
+from announcer.config import Config
 from announcer.errors import InputError
 from announcer.message import command_word
 from announcer.plan import Change
 from announcer.render import (BUILTIN_KINDS, Renderer, field, markdown_html, markdown_text, one_line, when,
                               when_short)
-from announcer.talks import Talk, load_talk_file
+from announcer.talks import Talk
 
-CONFIG = """\
-[series]
-name = "MaD Seminar"
-timezone = "America/New_York"
-location = "Auditorium Hall 150, Center for Data Science, NYU, 60 5th Ave"
-url = "https://example.edu/mad/"
-subscribe_url = "https://lists.example.edu/mailman/listinfo/mad"
-domain = "mad.example.edu"
-{extra}
-[mail]
-from = "MaD Seminar <mad-organizers@example.edu>"
-to = ["mad@lists.example.edu"]
-
-[delivery]
-transport = "maildir"
-"""
+from series_files import load_mad_talks
 
 PENNINGTON = """\
 id: 2027-02-21-pennington
@@ -53,15 +38,8 @@ links:
 
 
 def load(tmp_path: Path, talk_yaml: str, extra: str = "") -> tuple[Config, Talk]:
-    """A config and one talk, written inline and loaded by the real loaders."""
-    (tmp_path / "talks").mkdir(exist_ok=True)
-    (tmp_path / "announcer.toml").write_text(CONFIG.format(extra=extra), encoding="utf-8")
-    config = load_config(tmp_path / "announcer.toml")
-    path = tmp_path / "talks" / "talk.yaml"
-    path.write_text(textwrap.dedent(talk_yaml), encoding="utf-8")
-    loaded = load_talk_file(path, config.series)
-    assert loaded.ok, loaded.problems
-    return config, loaded.talks[0]
+    config, talks = load_mad_talks(tmp_path, talk_yaml, extra=extra)
+    return config, talks[0]
 
 
 def render(tmp_path: Path, talk_yaml: str = PENNINGTON, kind: str = "announcement", extra: str = "", **kw):
