@@ -76,7 +76,7 @@ class Dispatcher:
     ledger: Ledger | None           # None when there is no ledger yet (a preview before any send)
     transport: object
     build: Callable[..., EmailMessage]
-    dry_run: bool = False           # read the ledger, write nothing, send to a recording transport
+    dry_run: bool = False           # read the ledger, write nothing, send to a DryRunTransport
     log: Callable[[str], None] = lambda line: None
     stopping: Callable[[], bool] = lambda: False   # the daemon is shutting down: send no further message
 

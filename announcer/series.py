@@ -102,11 +102,11 @@ def make_dispatcher(loaded: Loaded, ledger: Ledger | None, dry_run: bool, log=No
     """The dispatcher for a series: the configured transport to send, a recording one to preview."""
     from announcer.message import build_message
     from announcer.render import Renderer
-    from announcer.transport import RecordingTransport, open_transport
+    from announcer.transport import DryRunTransport, open_transport
 
     config = loaded.config
     approved = approved_password(config, dry_run)
-    transport = RecordingTransport() if dry_run else open_transport(config, smtp_password(config))
+    transport = DryRunTransport() if dry_run else open_transport(config, smtp_password(config))
     renderer = Renderer(config)
     if not dry_run:  # a template that does not compile stops a send before anything goes out
         kinds = [rule.kind for rule in config.messages] + ["update", "cancellation"]

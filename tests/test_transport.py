@@ -16,7 +16,7 @@ import pytest
 
 from announcer.config import Smtp, load_config
 from announcer.errors import PermanentFailure, TemporaryFailure, UncertainDelivery
-from announcer.transport import MaildirTransport, RecordingTransport, SmtpTransport, open_transport
+from announcer.transport import MaildirTransport, DryRunTransport, SmtpTransport, open_transport
 from conftest import write_config
 from smtp_server import PASSWORD, USERNAME, MailServer
 
@@ -246,11 +246,11 @@ def test_unwritable_maildir_is_permanent_and_named(tmp_path: Path) -> None:
         MaildirTransport(blocker / "box").send(make_message())
 
 
-def test_recording_transport_keeps_messages() -> None:
-    message = make_message()
-    with RecordingTransport() as transport:
-        transport.send(message)
-    assert transport.sent == [message]
+def test_dry_run_transport_counts_and_sends_nothing() -> None:
+    with DryRunTransport() as transport:
+        transport.send(make_message())
+        transport.send(make_message())
+    assert transport.count == 2
     assert "nothing is sent" in transport.describe()
 
 
