@@ -99,7 +99,7 @@ def smtp_password(config: Config) -> str | None:
 
 
 def make_dispatcher(loaded: Loaded, ledger: Ledger | None, dry_run: bool, log=None) -> Dispatcher:
-    """The dispatcher for a series: the configured transport to send, a recording one to preview."""
+    """The dispatcher for a series: the configured transport to send, a DryRunTransport to preview."""
     from announcer.message import build_message
     from announcer.render import Renderer
     from announcer.transport import DryRunTransport, open_transport
