@@ -43,37 +43,45 @@ def description(config: Config, talk: Talk, cancelled: bool = False) -> str:
     return "\n".join(lines)
 
 
-def build_invite(config: Config, talk: Talk, *, method: str, sequence: int, now: datetime) -> bytes:
-    """The calendar for one talk: METHOD PUBLISH, or CANCEL with STATUS:CANCELLED.
+def invite_texts(config: Config, talk: Talk, method: str) -> dict[str, str]:
+    """The invite's values that come from the talk or the series, by property (and CN).
 
-    A new value from the talk or the series here must be counted in message.size_bound too.
+    build_invite writes these and message.size_bound counts them: one list for both.
     """
+    sender = config.mail.sender
+    texts = {"uid": talk_uid(talk, config.series.domain), "summary": summary(talk, config.series.name),
+             "location": talk.location or "",
+             "description": description(config, talk, cancelled=method == "CANCEL"),
+             "url": talk.url or config.series.url or "",
+             "organizer": f"mailto:{sender.addr_spec}", "cn": sender.display_name or config.series.name}
+    return {name: text for name, text in texts.items() if text}
+
+
+def build_invite(config: Config, talk: Talk, *, method: str, sequence: int, now: datetime) -> bytes:
+    """The calendar for one talk: METHOD PUBLISH, or CANCEL with STATUS:CANCELLED."""
     from icalendar import Calendar, Event, vCalAddress  # a heavy import: only when building
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    texts = invite_texts(config, talk, method)
     calendar = Calendar()  # not Calendar.new(): that adds a calendar UID and its own PRODID
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("method", method)
 
     event = Event()
-    event.add("uid", talk_uid(talk, config.series.domain))
+    event.add("uid", texts["uid"])
     event.add("sequence", sequence)
     event.add("dtstamp", now.astimezone(timezone.utc).replace(microsecond=0))
     # UTC, not TZID + VTIMEZONE: clients misread icalendar's RDATE-list VTIMEZONEs (SPEC 4.2).
     event.add("dtstart", talk.start.astimezone(timezone.utc))
     event.add("dtend", talk.end.astimezone(timezone.utc))
-    event.add("summary", summary(talk, config.series.name))
-    if talk.location:
-        event.add("location", talk.location)
-    event.add("description", description(config, talk, cancelled=method == "CANCEL"))
-    if talk.url or config.series.url:
-        event.add("url", talk.url or config.series.url)
+    for name in ("summary", "location", "description", "url"):
+        if name in texts:
+            event.add(name, texts[name])
     event.add("status", "CANCELLED" if method == "CANCEL" else _STATUS.get(talk.status, "CONFIRMED"))
-    sender = config.mail.sender
-    organizer = vCalAddress(f"mailto:{sender.addr_spec}")
-    organizer.params["CN"] = sender.display_name or config.series.name
+    organizer = vCalAddress(texts["organizer"])
+    organizer.params["CN"] = texts["cn"]
     event.add("organizer", organizer)
     calendar.add_component(event)
     return calendar.to_ical()

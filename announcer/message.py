@@ -330,12 +330,10 @@ def size_bound(config: Config, talk: Talk, planned: PlannedMessage, rendered: Re
     - FIXED_BYTES for property and header names, part headers and boundaries (about 2 KB).
     tests/test_message.py checks the bound on the example talks and on hostile ones.
     """
-    from announcer.invite import description, summary, talk_uid
+    from announcer.invite import invite_texts
 
-    series, mail = config.series, config.mail
-    invite_values = [description(config, talk, cancelled=planned.kind == "cancellation"),
-                     summary(talk, series.name), talk.location or "", talk.url or series.url or "",
-                     talk_uid(talk, series.domain), str(mail.sender), series.name]
+    mail = config.mail
+    invite_values = invite_texts(config, talk, calendar_method(planned.kind)).values()
     header_values = [rendered.subject, str(mail.sender), *map(str, mail.to), str(mail.reply_to or ""),
                      planned.message_id, planned.thread_id or "", planned.thread_id or "", approved or ""]
     return (_qp_length(rendered.text) + _qp_length(rendered.html)

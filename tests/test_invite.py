@@ -9,7 +9,7 @@ import pytest
 from icalendar import Calendar
 
 from announcer.config import Config
-from announcer.invite import build_invite
+from announcer.invite import build_invite, invite_texts
 from announcer.talks import Talk
 
 from golden_files import assert_golden
@@ -135,6 +135,21 @@ def test_summary_description_and_location_keep_non_ascii_and_links(tmp_path):
     assert "Tuesday 30 March 2027, 5:15-6:15 pm CEST" in description
     assert "Online: https://epfl.zoom.example/j/42" in description
     assert "MaD Seminar: https://example.edu/mad/" in description
+
+
+@pytest.mark.parametrize("talk", TALKS)
+@pytest.mark.parametrize("method", ["PUBLISH", "CANCEL"])
+def test_every_text_of_the_invite_is_one_invite_texts_lists(tmp_path, talk, method):
+    # message.size_bound counts invite_texts: a property written from elsewhere would escape it.
+    config, talks = load(tmp_path, TALKS[talk])
+    for one in talks:
+        texts = invite_texts(config, one, method)
+        [event] = Calendar.from_ical(build_invite(config, one, method=method, sequence=0, now=NOW)).walk("VEVENT")
+        fixed = {"SEQUENCE", "DTSTAMP", "DTSTART", "DTEND", "STATUS"}
+        written = {name.lower(): str(value) for name, value in event.property_items(recursive=False)
+                   if name not in fixed | {"BEGIN", "END"}}
+        assert written == {name: text for name, text in texts.items() if name != "cn"}
+        assert event["ORGANIZER"].params["CN"] == texts["cn"]
 
 
 def test_tba_and_tentative_talks(tmp_path):
