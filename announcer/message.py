@@ -321,8 +321,8 @@ def size_bound(config: Config, talk: Talk, planned: PlannedMessage, rendered: Re
 
     `check` builds and measures a message only when this bound is over the list's limit.
     - Text and HTML: their quoted-printable form, plus a CR for each line.
-    - The invite, in the message twice: every value that comes from the talk or the series is
-      counted six times. Escaping can double an ASCII character and folding adds 3 bytes in 75;
+    - The invite, in the message twice: every value from the talk or the series (invite_texts)
+      is counted six times. Escaping can double an ASCII character and folding adds 3 bytes in 75;
       quoted-printable leaves those escapes as they are but writes a UTF-8 byte or "=" in 3, and
       base64 writes 3 bytes in 4 (with a line break in 76). So a byte of a value costs at most
       2.1 x (1.05 + 1.4) = 5.1 bytes, or 1.05 x (3.1 + 1.4) = 4.7 if it is not escaped.
