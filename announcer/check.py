@@ -51,7 +51,8 @@ def check_series(config_option: str | None, now_text: str | None) -> Report:
                 and message.due - now <= TBA_WARNING_WINDOW):
             problems.append(Problem(talk.path, talk.line, f'talk "{talk.id}" has no title (TBA) and its '
                                     f"announcement is due {local_time(message.due, config)}", warning=True))
-    problems += chain.from_iterable(in_chunks(MessageChecker(loaded, now), plan.messages))
+    checked = in_chunks(MessageChecker(loaded, now), plan.messages, group=lambda message: message.talk_id)
+    problems += chain.from_iterable(checked)
     unique = list(dict.fromkeys(problems))
     errors = sum(1 for p in unique if not p.warning)
     summary = (f"{_count(len(loaded.talks), 'talk')}, {_count(len(plan.messages), 'message')} planned: "
@@ -72,20 +73,19 @@ class MessageChecker:
         self.approved = approved_password(loaded.config, preview=True)
         self.built: set[str] = set()   # kinds of which a message was built in full
 
-    def __call__(self, messages: Sequence[PlannedMessage]) -> list[Problem]:
-        problems: list[Problem] = []
-        for message in messages:
-            talk = self.talks[message.talk_id]
-            try:
-                warnings = self.warnings(talk, message)
-            except InputError as error:
-                problems.extend(error.problems)
-                continue
-            except AnnouncerError as error:
-                problems.append(Problem(talk.path, talk.line, f"{message.kind}: {error}"))
-                continue
-            problems += [Problem(talk.path, talk.line, f"{message.kind}: {text}", warning=True) for text in warnings]
-        return problems
+    def __call__(self, messages: Sequence[PlannedMessage]) -> list[list[Problem]]:
+        return [self.problems(message) for message in messages]
+
+    def problems(self, message: PlannedMessage) -> list[Problem]:
+        """One message's problems: its templates' errors, or Mailman's reasons to hold it."""
+        talk = self.talks[message.talk_id]
+        try:
+            warnings = self.warnings(talk, message)
+        except InputError as error:
+            return error.problems
+        except AnnouncerError as error:
+            return [Problem(talk.path, talk.line, f"{message.kind}: {error}")]
+        return [Problem(talk.path, talk.line, f"{message.kind}: {text}", warning=True) for text in warnings]
 
     def warnings(self, talk: Talk, message: PlannedMessage) -> list[str]:
         """Mailman's reasons to hold this message; its size measured only when it may be too large.

@@ -2,10 +2,11 @@
 
 Rendering and building a message is pure Python: one core does a few hundred a second, so a
 series of a thousand talks is split into chunks that forked worker processes handle side by
-side. Forked workers inherit the loaded series and its plan; only the chunk bounds go to them
-and only plain results (problems, warnings, file names) come back. Small work, and systems
-other than Linux (macOS's fork is unsafe with its system libraries), run here, in order, the
-same way.
+side. Forked workers inherit the loaded series and its plan; only item numbers go to them and
+only plain results (problems, previews) come back. The items of one group (a talk's messages)
+stay in one chunk, so a worker parses a talk's abstract and builds its invite once for all of
+them. Small work, and systems other than Linux (macOS's fork is unsafe with its system
+libraries), run here, in order, the same way.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
 Item = TypeVar("Item")
@@ -22,7 +23,7 @@ Result = TypeVar("Result")
 SERIAL_BELOW = 200      # items: fewer than this are done here (a worker takes ~20 ms to start)
 CHUNKS_PER_WORKER = 4   # several chunks each, so a worker that is done early takes another
 
-_job: tuple[Callable[[Sequence[Any]], Any], Sequence[Any]] | None = None   # what the workers inherit
+_job: tuple[Callable[[Sequence[Any]], list[Any]], Sequence[Any]] | None = None   # what the workers inherit
 
 
 def worker_count() -> int:
@@ -33,11 +34,13 @@ def worker_count() -> int:
         return os.cpu_count() or 1
 
 
-def in_chunks(work: Callable[[Sequence[Item]], Result], items: Sequence[Item]) -> list[Result]:
-    """`work` applied to consecutive chunks of `items`, on every core; the results in order.
+def in_chunks(work: Callable[[Sequence[Item]], list[Result]], items: Sequence[Item],
+              group: Callable[[Item], Hashable]) -> list[Result]:
+    """One result per item, in the items' order, from `work` applied to chunks of them on every core.
 
-    Workers are forked, so `work` and `items` need not pickle; a chunk's result must. What a
-    chunk raises is raised here.
+    `work` returns one result per item it is given. Items of the same group share a chunk.
+    Workers are forked, so `work` and `items` need not pickle; results must. What a chunk raises
+    is raised here.
     """
     import multiprocessing  # here: most commands never need it
     from concurrent.futures import ProcessPoolExecutor
@@ -45,21 +48,36 @@ def in_chunks(work: Callable[[Sequence[Item]], Result], items: Sequence[Item]) -
     global _job
     workers = worker_count()
     if workers < 2 or len(items) < SERIAL_BELOW or sys.platform != "linux":
-        return [work(items)]
-    size = -(-len(items) // (workers * CHUNKS_PER_WORKER))
-    bounds = [(start, min(start + size, len(items))) for start in range(0, len(items), size)]
+        return work(items)
+    chunks = _chunks(items, group, size=-(-len(items) // (workers * CHUNKS_PER_WORKER)))
+    results: list[Any] = [None] * len(items)
     _job = (work, items)
     gc.freeze()  # the workers' collections then skip what they inherit, and leave its pages shared
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            return list(pool.map(_run_chunk, bounds))
+            for numbers, chunk_results in zip(chunks, pool.map(_run_chunk, chunks)):
+                for number, result in zip(numbers, chunk_results, strict=True):
+                    results[number] = result
     finally:
         gc.unfreeze()
         _job = None
+    return results
 
 
-def _run_chunk(bounds: tuple[int, int]) -> Any:
+def _chunks(items: Sequence[Item], group: Callable[[Item], Hashable], size: int) -> list[list[int]]:
+    """Item numbers in chunks of about `size`, whole groups each, in order of first appearance."""
+    groups: dict[Hashable, list[int]] = {}
+    for number, item in enumerate(items):
+        groups.setdefault(group(item), []).append(number)
+    chunks: list[list[int]] = [[]]
+    for numbers in groups.values():
+        if len(chunks[-1]) >= size:
+            chunks.append([])
+        chunks[-1].extend(numbers)
+    return chunks
+
+
+def _run_chunk(numbers: list[int]) -> list[Any]:
     assert _job is not None, "a worker runs only in a process forked by in_chunks"
     work, items = _job
-    start, stop = bounds
-    return work(items[start:stop])
+    return work([items[number] for number in numbers])

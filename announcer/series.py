@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import chain
 from pathlib import Path
 
 from announcer.config import Config, did_you_mean, find_config, load_config
@@ -170,7 +169,7 @@ def preview_messages(config_option: str | None, talk_id: str | None, kind: str |
     if out is not None and chosen:
         out.mkdir(parents=True, exist_ok=True)
     named = list(zip(chosen, _file_names(chosen)))
-    previews = list(chain.from_iterable(in_chunks(Previewer(dispatcher, now, out), named)))
+    previews = in_chunks(Previewer(dispatcher, now, out), named, group=lambda pair: pair[0].talk_id)
     warnings = plan.warnings + [warning for p in previews for warning in p.warnings]
     errors = [p.error for p in previews if p.error]
     shown = [p.shown for p in previews if not p.error]

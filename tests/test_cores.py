@@ -27,21 +27,24 @@ def two_workers(monkeypatch):
 
 
 def tag_with_pid(chunk):
-    return [(item, os.getpid()) for item in chunk]
+    return [(item, os.getpid(), tuple(chunk)) for item in chunk]
 
 
 @linux
-def test_chunks_run_in_forked_workers_and_come_back_in_order(two_workers):
-    results = cores.in_chunks(tag_with_pid, list(range(50)))
-    assert len(results) > 1
-    pairs = [pair for chunk in results for pair in chunk]
-    assert [item for item, _ in pairs] == list(range(50))
-    assert os.getpid() not in {pid for _, pid in pairs}
+def test_chunks_run_in_forked_workers_keep_groups_whole_and_come_back_in_order(two_workers):
+    items = [f"talk{n % 7}-{n}" for n in range(60)]   # seven talks, their messages interleaved
+    results = cores.in_chunks(tag_with_pid, items, group=lambda item: item.split("-")[0])
+    assert [item for item, _, _ in results] == items
+    assert os.getpid() not in {pid for _, pid, _ in results}
+    chunks = {chunk for _, _, chunk in results}
+    assert len(chunks) > 1
+    for talk in range(7):  # every item of a talk went to the same chunk
+        assert len({chunk for item, _, chunk in results if item.startswith(f"talk{talk}-")}) == 1
 
 
 def test_small_work_stays_in_this_process():
-    results = cores.in_chunks(tag_with_pid, list(range(10)))
-    assert results == [[(item, os.getpid()) for item in range(10)]]
+    results = cores.in_chunks(tag_with_pid, list(range(10)), group=lambda item: item)
+    assert results == [(item, os.getpid(), tuple(range(10))) for item in range(10)]
 
 
 def fail_on_seven(chunk):
@@ -53,7 +56,7 @@ def fail_on_seven(chunk):
 @linux
 def test_an_error_in_a_worker_is_raised_here_with_its_problems(two_workers):
     with pytest.raises(InputError) as raised:
-        cores.in_chunks(fail_on_seven, list(range(20)))
+        cores.in_chunks(fail_on_seven, list(range(20)), group=lambda item: item)
     assert raised.value.problems == [Problem("talks/seven.yaml", 3, "seven is bad")]
     assert str(raised.value) == "talks/seven.yaml:3: seven is bad"
 
