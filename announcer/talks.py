@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-
 from announcer.config import Series, did_you_mean
 from announcer.errors import Problem
 from announcer.timing import is_ambiguous, load_zone, localize, parse_duration
+from announcer.yamlfile import LineDict, read_yaml
 
 STATUSES = ("confirmed", "tentative", "cancelled")
 TALK_KEYS = {"id", "title", "speaker", "start", "end", "duration", "timezone", "location",
@@ -90,74 +89,6 @@ class TalkFile:
         return not any(not p.warning for p in self.problems)
 
 
-class _LineDict(dict):
-    """A mapping that remembers the line of each key and its own first line."""
-
-    line: int = 0
-    lines: dict[str, int]
-
-
-class _LineMappings:
-    """Constructs mappings as _LineDicts, refusing a key that appears twice."""
-
-    def construct_mapping(self, node, deep=False):
-        self.flatten_mapping(node)
-        mapping = _LineDict()
-        mapping.line = node.start_mark.line + 1
-        mapping.lines = {}
-        for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, str):
-                key = str(key)
-            if key in mapping:
-                raise yaml.MarkedYAMLError("while reading a mapping", node.start_mark,
-                                           f'the key "{key}" appears twice', key_node.start_mark)
-            mapping[key] = self.construct_object(value_node, deep=deep)
-            mapping.lines[key] = key_node.start_mark.line + 1
-        return mapping
-
-
-class _LineLoader(_LineMappings, yaml.SafeLoader):
-    """The pure-Python parser: slower, and its error messages are the clearer ones."""
-
-
-class _FastLineLoader(_LineMappings, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-    """libyaml's parser where PyYAML has it: twenty times faster on a talk (SPEC 7, benchmarks/)."""
-
-
-for _loader in (_LineLoader, _FastLineLoader):
-    _loader.add_constructor("tag:yaml.org,2002:map", _loader.construct_mapping)
-
-
-def _yaml_problem(path: Path, error: yaml.YAMLError) -> Problem:
-    mark = getattr(error, "problem_mark", None)
-    what = getattr(error, "problem", None) or str(error)
-    context = getattr(error, "context", None)
-    message = f"not valid YAML: {what}" + (f" ({context})" if context and "twice" not in what else "")
-    return Problem(path, mark.line + 1 if mark else None, message)
-
-
-def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
-    """The YAML document in a file (or None), and any problem reading it."""
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        return None, [Problem(path, None, f"cannot read: {error.strerror}")]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        return None, [Problem(path, line, f"not UTF-8 text (byte 0x{raw[error.start]:02x}); save the file as UTF-8")]
-    try:
-        return yaml.load(text, Loader=_FastLineLoader), []
-    except yaml.YAMLError:
-        pass  # read it again with the pure-Python parser, for its wording of the problem
-    try:
-        return yaml.load(text, Loader=_LineLoader), []
-    except yaml.YAMLError as error:
-        return None, [_yaml_problem(path, error)]
-
-
 def load_talk_file(path: Path, series: Series) -> TalkFile:
     """Load one talks file: a single talk, or several under `talks:` with shared defaults."""
     result = TalkFile(path)
@@ -172,7 +103,7 @@ def load_talk_file(path: Path, series: Series) -> TalkFile:
         return result
     if "talks" in document:
         entries = document["talks"]
-        defaults = _LineDict({k: v for k, v in document.items() if k != "talks"})
+        defaults = LineDict({k: v for k, v in document.items() if k != "talks"})
         defaults.lines = {k: n for k, n in document.lines.items() if k != "talks"}
         defaults.line = document.line
         if not isinstance(entries, list):
@@ -185,7 +116,7 @@ def load_talk_file(path: Path, series: Series) -> TalkFile:
             if not isinstance(entry, dict):
                 result.problems.append(Problem(path, document.lines["talks"], f"talk {number} is not a mapping"))
                 continue
-            merged = _LineDict({**defaults, **entry})
+            merged = LineDict({**defaults, **entry})
             merged.lines = {**defaults.lines, **entry.lines}
             merged.line = entry.line
             _add_talk(result, merged, f"{path.stem}-{number}", series)
@@ -194,7 +125,7 @@ def load_talk_file(path: Path, series: Series) -> TalkFile:
     return result
 
 
-def _add_talk(result: TalkFile, data: _LineDict, default_id: str, series: Series) -> None:
+def _add_talk(result: TalkFile, data: LineDict, default_id: str, series: Series) -> None:
     reader = _TalkReader(result.path, data)
     talk = reader.talk(default_id, series)
     result.problems.extend(reader.problems)
@@ -205,7 +136,7 @@ def _add_talk(result: TalkFile, data: _LineDict, default_id: str, series: Series
 class _TalkReader:
     """Validates one talk's mapping, collecting every problem with its line."""
 
-    def __init__(self, path: Path, data: _LineDict):
+    def __init__(self, path: Path, data: LineDict):
         self.path, self.data, self.problems = path, data, []
 
     def line(self, key: str) -> int:

@@ -188,7 +188,7 @@ def test_all_problems_in_one_run(tmp_path):
 def test_libyaml_and_pure_python_parsers_read_the_same_values_and_lines():
     import yaml
 
-    from announcer.talks import _FastLineLoader, _LineLoader
+    from announcer.yamlfile import _FastLineLoader, _LineLoader
 
     def same(a, b):
         assert a == b and type(a) is type(b)
