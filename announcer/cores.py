@@ -22,6 +22,7 @@ Result = TypeVar("Result")
 
 SERIAL_BELOW = 200      # items: fewer than this are done here (a worker takes ~20 ms to start)
 CHUNKS_PER_WORKER = 4   # several chunks each, so a worker that is done early takes another
+MAX_WORKERS = 8         # a container may show many cores but grant few: more would only contend
 
 _job: tuple[Callable[[Sequence[Any]], list[Any]], Sequence[Any]] | None = None   # what the workers inherit
 
@@ -46,7 +47,7 @@ def in_chunks(work: Callable[[Sequence[Item]], list[Result]], items: Sequence[It
     from concurrent.futures import ProcessPoolExecutor
 
     global _job
-    workers = worker_count()
+    workers = min(worker_count(), MAX_WORKERS)
     if workers < 2 or len(items) < SERIAL_BELOW or sys.platform != "linux":
         return work(items)
     chunks = _chunks(items, group, size=-(-len(items) // (workers * CHUNKS_PER_WORKER)))
