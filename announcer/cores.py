@@ -28,11 +28,8 @@ _job: tuple[Callable[[Sequence[Any]], list[Any]], Sequence[Any]] | None = None  
 
 
 def worker_count() -> int:
-    """The cores this process may run on (its affinity, which containers narrow)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    """The cores this process may run on (its affinity, which containers narrow; Linux only)."""
+    return len(os.sched_getaffinity(0))
 
 
 def in_chunks(work: Callable[[Sequence[Item]], list[Result]], items: Sequence[Item],
@@ -47,8 +44,10 @@ def in_chunks(work: Callable[[Sequence[Item]], list[Result]], items: Sequence[It
     from concurrent.futures import ProcessPoolExecutor
 
     global _job
+    if sys.platform != "linux" or len(items) < SERIAL_BELOW:
+        return work(items)
     workers = min(worker_count(), MAX_WORKERS)
-    if workers < 2 or len(items) < SERIAL_BELOW or sys.platform != "linux":
+    if workers < 2:
         return work(items)
     chunks = _chunks(items, group, size=-(-len(items) // (workers * CHUNKS_PER_WORKER)))
     results: list[Any] = [None] * len(items)
