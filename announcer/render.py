@@ -33,6 +33,11 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
 # Raw HTML off (SPEC 2.3): tags in an abstract come out as text; javascript: links stay text.
 # With html off the two HTML rules match nothing, so they are not run at all.
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable(["html_block", "html_inline"])
+# A setext heading is a paragraph underlined with a line of "=" or "-". Looking for one reads
+# every paragraph a second time, a fifth of the parse; a source in which no line ends with "=" or
+# "-" cannot have one, and parses to the same tokens without that rule (tests/test_render.py).
+_MARKDOWN_WITHOUT_SETEXT = MarkdownIt("commonmark", {"html": False}).disable(["html_block", "html_inline", "lheading"])
+_SETEXT_UNDERLINE = re.compile(r"[-=][ \t]*(?:\r|\n|\Z)")
 _CHANGE_WORDING = {  # field -> (label in the text, short form for the subject)
     "location": ("Room changed", "new room"),
     "online_url": ("Online link changed", "new online link"),
@@ -186,7 +191,8 @@ def _inline_text(children: Iterable[Token]) -> str:
 @lru_cache(maxsize=128)
 def _parsed(source: str) -> tuple[Token, ...]:
     """Markdown parsed once for both renderings, text and HTML (renderers only read the tokens)."""
-    return tuple(_MARKDOWN.parse(source))
+    parser = _MARKDOWN if _SETEXT_UNDERLINE.search(source) else _MARKDOWN_WITHOUT_SETEXT
+    return tuple(parser.parse(source))
 
 
 # One abstract is rendered for several parts and kinds, and a pass may send every announcement

@@ -130,6 +130,27 @@ def test_markdown_to_html_and_to_wrapped_text():
     assert markdown_text(None) == "" and markdown_html("") == ""
 
 
+def test_setext_headings_are_found_wherever_a_line_can_underline_one():
+    for source in ("Title\n=====\n\nText.", "Title\n---  \nText.", "Title\r\n===\t\r\n", "Title\r---",
+                   "> Quoted title\n> ---\n", "- Item title\n  ===\n", "Title\n   ==="):
+        assert "<h1>" in markdown_html(source) or "<h2>" in markdown_html(source), source
+
+
+def test_markdown_parses_alike_with_and_without_the_setext_rule_where_no_line_can_underline():
+    from announcer.render import _MARKDOWN, _SETEXT_UNDERLINE, _parsed
+
+    rng = random.Random(2)
+    lines = ["Plain words and more words.", "*emphasis* and `code` and [a link](https://x.org/a-b)",
+             "- a list item", "1. numbered", "> quoted", "    indented code", "```", "# Heading", "",
+             "well-known state-of-the-", "a = b", "x -- y", "***", "Title", "===", "---", "  - -  "]
+    without_rule = 0
+    for _ in range(400):
+        source = "\n".join(rng.choice(lines) for _ in range(rng.randrange(1, 12)))
+        without_rule += not _SETEXT_UNDERLINE.search(source)
+        assert _parsed(source) == tuple(_MARKDOWN.parse(source)), source
+    assert 50 < without_rule < 350  # both parsers were used
+
+
 def test_one_line_of_abstract_is_short():
     line = one_line("In recent years, many state-of-the-art models in *deep learning* have "
                     "utilized increasingly deep architectures.")
