@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import random
 import email
 import re
 from datetime import datetime, timezone
@@ -311,6 +312,19 @@ def test_parts_hold_what_set_content_would_write(text):
     assert quick.get_payload() == expected.get_payload()
     assert quick.get_payload(decode=True) == data
     assert quick.get_filename() == "i.ics"
+
+
+def test_the_quoted_printable_bound_is_above_the_encoding_and_close_to_it_for_prose():
+    from announcer.message import _qp_bound
+
+    rng = random.Random(5)
+    pieces = ["word", " ", "\t", "=", "\n", "\r", "\r\n", "é", "€", "\u2028", ".", "x" * 90, "= ", " \n"]
+    texts = AWKWARD_TEXTS + ["".join(rng.choice(pieces) for _ in range(rng.randrange(1, 300))) for _ in range(2000)]
+    for text in texts:
+        real = len(quoted_printable(text).replace("\n", "\r\n")) if text else 0
+        assert real <= _qp_bound(text), repr(text)
+    prose = "A sentence of an abstract, as people write them.\n" * 40
+    assert _qp_bound(prose) < 1.2 * len(quoted_printable(prose).replace("\n", "\r\n"))
 
 
 HOSTILE_TALKS = {  # what makes a message grow most for its size: escapes, "=", non-ASCII, long names
