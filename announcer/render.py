@@ -158,10 +158,16 @@ def wrap(text: Any, width: int = WIDTH, indent: str = "") -> str:
 
 def field(label: str, value: Any, width: int = WIDTH) -> str:
     """"Where:    Eck 206", wrapped with a hanging indent under the value; "" for no value."""
-    if value is None or not str(value).strip():
+    return "" if value is None else _field(str(label), str(value), width)
+
+
+# A talk's fields repeat in each of its messages, and the series' in every message.
+@lru_cache(maxsize=1024)
+def _field(label: str, value: str, width: int) -> str:
+    if not value.strip():
         return ""
     head = f"{label}:".ljust(LABEL_WIDTH - 1) + " "
-    return "\n".join(_wrap_lines(" ".join(str(value).split()), width, head, " " * len(head)))
+    return "\n".join(_wrap_lines(" ".join(value.split()), width, head, " " * len(head)))
 
 
 def _inline_text(children: Iterable[Token]) -> str:
