@@ -51,7 +51,9 @@ def check_series(config_option: str | None, now_text: str | None) -> Report:
                 and message.due - now <= TBA_WARNING_WINDOW):
             problems.append(Problem(talk.path, talk.line, f'talk "{talk.id}" has no title (TBA) and its '
                                     f"announcement is due {local_time(message.due, config)}", warning=True))
-    checked = in_chunks(MessageChecker(loaded, now), plan.messages, group=lambda message: message.talk_id)
+    first_of_kind = {m.kind: m.message_id for m in reversed(plan.messages)}.values()
+    checker = MessageChecker(loaded, now, build_in_full=frozenset(first_of_kind))
+    checked = in_chunks(checker, plan.messages, group=lambda message: message.talk_id)
     problems += chain.from_iterable(checked)
     unique = list(dict.fromkeys(problems))
     errors = sum(1 for p in unique if not p.warning)
@@ -63,7 +65,7 @@ def check_series(config_option: str | None, now_text: str | None) -> Report:
 class MessageChecker:
     """The problems of planned messages: their templates' errors, and what would make Mailman hold them."""
 
-    def __init__(self, loaded: Loaded, now: datetime):
+    def __init__(self, loaded: Loaded, now: datetime, build_in_full: frozenset[str] = frozenset()):
         from announcer.render import Renderer
 
         self.config = loaded.config
@@ -71,7 +73,7 @@ class MessageChecker:
         self.now = now
         self.renderer = Renderer(loaded.config)
         self.approved = approved_password(loaded.config, preview=True)
-        self.built: set[str] = set()   # kinds of which a message was built in full
+        self.build_in_full = build_in_full   # Message-IDs of messages to build whatever their size
 
     def __call__(self, messages: Sequence[PlannedMessage]) -> list[list[Problem]]:
         return [self.problems(message) for message in messages]
@@ -90,17 +92,16 @@ class MessageChecker:
     def warnings(self, talk: Talk, message: PlannedMessage) -> list[str]:
         """Mailman's reasons to hold this message; its size measured only when it may be too large.
 
-        The first message of each kind is built in full whatever its size, so that what only
-        building a message meets (its headers, its invite) is met here as it would be in `send`.
+        `check_series` has the first message of each kind built in full whatever its size, so that
+        what only building a message meets (its headers, its invite) is met here as in `send`.
         """
         from announcer.message import build_message, command_warnings, size_bound, size_warnings, to_bytes
 
         rendered = self.renderer.render(talk, message.kind, changes=message.changes, sequence=message.sequence)
         warnings = command_warnings(rendered.subject, rendered.text)
         max_size = self.config.mail.max_size
-        if (message.kind not in self.built
+        if (message.message_id in self.build_in_full
                 or size_bound(self.config, talk, message, rendered, self.approved) > max_size):
-            self.built.add(message.kind)
             email = build_message(self.config, talk, message, now=self.now, renderer=self.renderer,
                                   approved=self.approved)
             warnings = size_warnings(len(to_bytes(email, mask_approved=False)), max_size) + warnings

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from announcer import __version__
 from announcer.cli import app
+from announcer.errors import AnnouncerError
 
 from series_files import BASE_CONFIG, PENNINGTON, write_series
 
@@ -214,6 +215,22 @@ def test_check_and_preview_flag_the_same_messages_as_too_large(tmp_path, limit):
         assert len(flagged_by_check) == 4
     if limit == "40KB":
         assert flagged_by_check == []
+
+
+def test_check_builds_the_first_message_of_each_kind_in_full(tmp_path, monkeypatch):
+    # What only building a message meets (here an invite that cannot be made) reaches check
+    # through the first message of each kind; a message whose size is safe is not built.
+    def failing_invite(config, talk, *, method, sequence, now):
+        raise AnnouncerError(f"no invite for {talk.id}")
+
+    monkeypatch.setattr("announcer.invite.build_invite", failing_invite)
+    config = write_series(tmp_path, {"pennington.yaml": PENNINGTON,
+                                     "second.yaml": PENNINGTON.replace("2027-02-21", "2027-02-28")})
+    result = run("--config", config, "check", "--now", "2027-02-01T00:00Z")
+    assert result.exit_code == 1
+    errors = [line.split(": ", 1)[1] for line in result.stderr.splitlines()]
+    assert errors == ["announcement: no invite for pennington", "reminder: no invite for pennington"]
+    assert "2 talks, 4 messages planned: 2 errors" in result.stdout
 
 
 def test_preview_reports_every_message_whose_template_fails_and_writes_the_others(tmp_path):
