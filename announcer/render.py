@@ -125,21 +125,25 @@ def _guard(lines: list[str]) -> list[str]:
 
 def _fill(text: str, width: int, first: str, rest: str) -> list[str]:
     """textwrap.wrap(text, width, initial_indent=first, subsequent_indent=rest, break_long_words=False,
-    break_on_hyphens=False) for words separated by single spaces: the same lines, five times faster
-    (tests/test_render.py compares them). A word longer than the width gets a line of its own."""
+    break_on_hyphens=False) for words separated by single spaces: the same lines, found a line at a
+    time with str.rfind rather than a word at a time (tests/test_render.py compares them). A word
+    longer than the room on its line gets a line of its own."""
     lines: list[str] = []
-    line = ""
-    for word in text.split(" "):
-        indent = rest if lines else first
-        if not line:
-            line = word
-        elif len(indent) + len(line) + 1 + len(word) <= width:
-            line += " " + word
-        else:
-            lines.append(indent + line)
-            line = word
-    if line:
-        lines.append((rest if lines else first) + line)
+    start, end = 0, len(text)
+    indent = first
+    while start < end:
+        room = width - len(indent)
+        if end - start <= room:
+            lines.append(indent + text[start:])
+            break
+        cut = text.rfind(" ", start, start + room + 1) if room > 0 else -1
+        if cut == -1:  # the next word alone is too long: it takes the whole line
+            cut = text.find(" ", start)
+            if cut == -1:
+                lines.append(indent + text[start:])
+                break
+        lines.append(indent + text[start:cut])
+        start, indent = cut + 1, rest
     return lines
 
 
