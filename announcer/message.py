@@ -244,8 +244,10 @@ class _Generator(BytesGenerator):
     """BytesGenerator writing each body in one piece, not line by line: the same bytes, sooner."""
 
     def _write_lines(self, lines: str) -> None:
-        if lines:
+        if "\r" in lines:
             self.write(_NEWLINE.sub(self._NL, lines))  # what the original writes, piece by piece
+        elif lines:
+            self.write(lines.replace("\n", self._NL))  # the same, when every line ends in \n alone
 
 
 def _flat(msg: EmailMessage, with_policy: policy.Policy) -> bytes:

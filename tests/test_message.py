@@ -290,6 +290,16 @@ def test_the_quick_writers_write_what_the_email_package_writes(tmp_path, talk):
         assert to_bytes(msg, mask_approved=True) == masked.as_bytes(policy=policy.SMTP)
 
 
+@pytest.mark.parametrize("body", ["one\ntwo\n", "crlf\r\nline\r\n", "lone\rcr\n", "mixed\r\nand\nboth\r", ""])
+def test_the_quick_generator_ends_lines_as_the_email_package_does(body):
+    from announcer.message import _flat
+
+    part = MIMEPart(policy=POLICY)
+    part["Content-Type"] = "text/plain"
+    part.set_payload(body)
+    assert _flat(part, policy.SMTP) == part.as_bytes(policy=policy.SMTP)
+
+
 AWKWARD_TEXTS = [
     "plain\n", "Zdeborová – “quoted” ünïcödé\n", "crlf\r\nline ends\r\n", "no newline at the end",
     "trailing space \nand tab\t\n", "a=b =3D ==\n", "From the start\n.\n", "x" * 200 + "\n",
