@@ -249,7 +249,6 @@ def markdown_text(source: str | None, width: int = WIDTH) -> str:
     return "\n".join(lines).strip("\n")
 
 
-@lru_cache(maxsize=4096)  # a reminder shows it twice, text and HTML; flattening reads the whole source
 def one_line(source: str | None, width: int = WIDTH - LABEL_WIDTH) -> str:
     """The start of a Markdown text as one line of at most `width` characters."""
     flat = " ".join(markdown_text(source, width=0).split())
