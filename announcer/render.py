@@ -251,7 +251,8 @@ def markdown_text(source: str | None, width: int = WIDTH) -> str:
 
 def one_line(source: str | None, width: int = WIDTH - LABEL_WIDTH) -> str:
     """The start of a Markdown text as one line of at most `width` characters."""
-    flat = " ".join(markdown_text(source, width=0).split())
+    # Only the first `width` words can show: the rest stays one unsplit piece, not read through.
+    flat = " ".join(markdown_text(source, width=0).split(maxsplit=width if width > 0 else -1))
     if len(flat) <= width:
         return flat
     return flat[: width - 1].rsplit(" ", 1)[0].rstrip(",;:.-") + "…"

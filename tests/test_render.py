@@ -158,6 +158,17 @@ def test_one_line_of_abstract_is_short():
     assert one_line("Short.") == "Short."
 
 
+def test_one_line_reads_only_the_words_it_can_show():
+    rng = random.Random(62)
+    words = ["a", "deep", "*net*", "state-of-the-art", "x" * 70, "\n\n", "- item\n", "  "]
+    for _ in range(500):
+        source = " ".join(rng.choice(words) for _ in range(rng.randrange(1, 80)))
+        flat = " ".join(markdown_text(source, width=0).split())
+        for width in (0, 1, 5, 30, 62, 200):
+            expected = flat if len(flat) <= width else flat[: width - 1].rsplit(" ", 1)[0].rstrip(",;:.-") + "…"
+            assert one_line(source, width) == expected, (source, width)
+
+
 def test_wrapped_lines_never_begin_with_a_mailman_command_word():
     seen_without_guard = False
     for count in range(1, 40):
