@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import sys
@@ -28,6 +29,17 @@ def two_workers(monkeypatch):
 
 def tag_with_pid(chunk):
     return [(item, os.getpid(), tuple(chunk)) for item in chunk]
+
+
+def collecting(chunk):
+    return [gc.isenabled() for _ in chunk]
+
+
+@linux
+def test_workers_do_not_collect_and_this_process_collects_again_after(two_workers):
+    assert gc.isenabled()
+    assert cores.in_chunks(collecting, list(range(20)), group=lambda item: item) == [False] * 20
+    assert gc.isenabled()
 
 
 @linux
