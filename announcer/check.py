@@ -74,6 +74,7 @@ class MessageChecker:
         self.renderer = Renderer(loaded.config)
         self.approved = approved_password(loaded.config, preview=True)
         self.build_in_full = build_in_full   # Message-IDs of messages to build whatever their size
+        self.kinds_to_build: set[str] = set()   # kinds whose message to build failed to render here
 
     def __call__(self, messages: Sequence[PlannedMessage]) -> list[list[Problem]]:
         return [self.problems(message) for message in messages]
@@ -93,15 +94,22 @@ class MessageChecker:
         """Mailman's reasons to hold this message; its size measured only when it may be too large.
 
         `check_series` has the first message of each kind built in full whatever its size, so that
-        what only building a message meets (its headers, its invite) is met here as in `send`.
+        what only building a message meets (its headers, its invite) is met here as in `send`; when
+        that message's templates fail, the next of its kind that this process renders is built.
         """
         from announcer.message import build_message, command_warnings, size_bound, size_warnings, to_bytes
 
-        rendered = self.renderer.render(talk, message.kind, changes=message.changes, sequence=message.sequence)
+        try:
+            rendered = self.renderer.render(talk, message.kind, changes=message.changes, sequence=message.sequence)
+        except AnnouncerError:
+            if message.message_id in self.build_in_full:
+                self.kinds_to_build.add(message.kind)  # the next of its kind is built instead
+            raise
         warnings = command_warnings(rendered.subject, rendered.text)
         max_size = self.config.mail.max_size
-        if (message.message_id in self.build_in_full
+        if (message.message_id in self.build_in_full or message.kind in self.kinds_to_build
                 or size_bound(self.config, talk, message, rendered, self.approved) > max_size):
+            self.kinds_to_build.discard(message.kind)
             email = build_message(self.config, talk, message, now=self.now, renderer=self.renderer,
                                   approved=self.approved)
             warnings = size_warnings(len(to_bytes(email, mask_approved=False)), max_size) + warnings

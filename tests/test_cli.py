@@ -233,6 +233,25 @@ def test_check_builds_the_first_message_of_each_kind_in_full(tmp_path, monkeypat
     assert "2 talks, 4 messages planned: 2 errors" in result.stdout
 
 
+def test_check_builds_the_next_message_of_a_kind_whose_first_fails_to_render(tmp_path, monkeypatch):
+    def failing_invite(config, talk, *, method, sequence, now):
+        raise AnnouncerError(f"no invite for {talk.id}")
+
+    monkeypatch.setattr("announcer.invite.build_invite", failing_invite)
+    (tmp_path / "overrides").mkdir()
+    (tmp_path / "overrides" / "announcement.subject.j2").write_text(
+        '{% if talk.id == "pennington" %}{{ talk.room }}{% endif %}{{ talk.title }}\n')
+    config = write_series(tmp_path, {"pennington.yaml": PENNINGTON,
+                                     "second.yaml": PENNINGTON.replace("2027-02-21", "2027-02-28")},
+                          config=BASE_CONFIG.replace('domain = "mad.example.edu"',
+                                                     'domain = "mad.example.edu"\ntemplates_dir = "overrides"'))
+    result = run("--config", config, "check", "--now", "2027-02-01T00:00Z")
+    assert result.exit_code == 1
+    errors = [line.split(": ", 1)[1] for line in result.stderr.splitlines()]
+    assert errors[1:] == ["announcement: no invite for second", "reminder: no invite for pennington"]
+    assert "'announcer.talks.Talk object' has no attribute 'room'" in errors[0]
+
+
 def test_preview_reports_every_message_whose_template_fails_and_writes_the_others(tmp_path):
     config = series_with_a_broken_reminder_subject(tmp_path)
     (tmp_path / "talks" / "second.yaml").write_text(PENNINGTON.replace("2027-02-21", "2027-02-28"))
