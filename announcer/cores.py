@@ -56,6 +56,7 @@ def in_chunks(work: Callable[[Sequence[Item]], list[Result]], items: Sequence[It
     gc.freeze()  # the workers' collections then skip what they inherit, and leave its pages shared
     # Nor do workers collect at all: what they make is short-lived and nearly free of cycles
     # (a few hundred objects for a thousand talks), and collecting it costs 3-4 % of their time.
+    # This process, which only waits and gathers results meanwhile, collects again after.
     gc.disable()
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:

@@ -347,8 +347,9 @@ def _qp_bound(text: str) -> int:
     """More bytes than `text` takes as a quoted-printable body with CRLF line ends.
 
     Each byte outside printable ASCII, and each "=", is written in 3; so may be the last space
-    or tab of a line. A soft line break ("=" CRLF) comes at most every 72 bytes of a line, and
-    every line ends in CRLF. Counting is C-fast (bytes.translate), where encoding is not.
+    or tab of a line, which may also take a soft line break of its own. A soft line break ("="
+    CRLF, 3 bytes) ends each 75 or more characters of a line (counted as one in 72), and every
+    line ends in CRLF. Counting is C-fast (bytes.translate), where encoding is not.
     """
     data = text.encode("utf-8")
     lines = data.count(b"\n") + data.count(b"\r") + 1

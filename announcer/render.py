@@ -35,7 +35,8 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable(["html_block", "html_inline"])
 # A setext heading is a paragraph underlined with a line of "=" or "-". Looking for one reads
 # every paragraph a second time, a fifth of the parse; a source in which no line ends with "=" or
-# "-" cannot have one, and parses to the same tokens without that rule (tests/test_render.py).
+# "-" (spaces and tabs after it aside) cannot have one, and parses to the same tokens without
+# that rule (tests/test_render.py).
 _MARKDOWN_WITHOUT_SETEXT = MarkdownIt("commonmark", {"html": False}).disable(["html_block", "html_inline", "lheading"])
 _SETEXT_UNDERLINE = re.compile(r"[-=][ \t]*(?:\r|\n|\Z)")
 _CHANGE_WORDING = {  # field -> (label in the text, short form for the subject)
@@ -151,7 +152,7 @@ def _wrap_lines(text: str, width: int, first: str = "", rest: str = "") -> list[
     """Whitespace-normalized text (" ".join(text.split())) filled to width, Mailman-guarded."""
     if width <= 0:
         return [first + text]
-    return _guard(_fill(text, width, first, rest)) or [first.rstrip()]
+    return _guard(_fill(text, int(width), first, rest)) or [first.rstrip()]  # a template may pass 60.0
 
 
 def wrap(text: Any, width: int = WIDTH, indent: str = "") -> str:
@@ -162,14 +163,14 @@ def wrap(text: Any, width: int = WIDTH, indent: str = "") -> str:
 
 def field(label: str, value: Any, width: int = WIDTH) -> str:
     """"Where:    Eck 206", wrapped with a hanging indent under the value; "" for no value."""
-    return "" if value is None else _field(str(label), str(value), width)
+    if value is None or not str(value).strip():
+        return ""
+    return _field(str(label), str(value), int(width))
 
 
 # A talk's fields repeat in each of its messages, and the series' in every message.
 @lru_cache(maxsize=1024)
 def _field(label: str, value: str, width: int) -> str:
-    if not value.strip():
-        return ""
     head = f"{label}:".ljust(LABEL_WIDTH - 1) + " "
     return "\n".join(_wrap_lines(" ".join(value.split()), width, head, " " * len(head)))
 
@@ -251,6 +252,7 @@ def markdown_text(source: str | None, width: int = WIDTH) -> str:
 
 def one_line(source: str | None, width: int = WIDTH - LABEL_WIDTH) -> str:
     """The start of a Markdown text as one line of at most `width` characters."""
+    width = int(width)  # a template may pass 60.0
     # Only the first `width` words can show: the rest stays one unsplit piece, not read through.
     flat = " ".join(markdown_text(source, width=0).split(maxsplit=width if width > 0 else -1))
     if len(flat) <= width:
@@ -330,9 +332,9 @@ def _read(path: Path) -> str:
 
 
 class _Environment(jinja2.Environment):
-    """Templates get their globals as a plain dict, which they copy for every render in a fraction
-    of the time a ChainMap takes (Jinja's default: it would keep later changes to the environment's
-    globals visible; ours are all set before the first template loads)."""
+    """Templates get their globals as a plain dict, copied on every render in a fraction of the
+    time Jinja's default takes to copy its ChainMap. A ChainMap would show a template later changes
+    to the environment's globals; ours are all set before the first template loads."""
 
     def make_globals(self, d: dict[str, Any] | None) -> dict[str, Any]:
         return {**self.globals, **(d or {})}

@@ -35,11 +35,24 @@ def collecting(chunk):
     return [gc.isenabled() for _ in chunk]
 
 
+def failing(chunk):
+    raise InputError([Problem("talks/x.yaml", 3, "bad")])
+
+
 @linux
 def test_workers_do_not_collect_and_this_process_collects_again_after(two_workers):
     assert gc.isenabled()
     assert cores.in_chunks(collecting, list(range(20)), group=lambda item: item) == [False] * 20
     assert gc.isenabled()
+    with pytest.raises(InputError):
+        cores.in_chunks(failing, list(range(20)), group=lambda item: item)
+    assert gc.isenabled()
+    gc.disable()  # a caller that had it off keeps it off
+    try:
+        cores.in_chunks(collecting, list(range(20)), group=lambda item: item)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 @linux

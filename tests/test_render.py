@@ -13,7 +13,7 @@ from announcer.errors import InputError
 from announcer.message import command_word
 from announcer.plan import Change
 from announcer.render import (BUILTIN_KINDS, Renderer, field, markdown_html, markdown_text, one_line, when,
-                              when_short)
+                              when_short, wrap)
 from announcer.talks import Talk
 
 from series_files import load_mad_talks
@@ -142,7 +142,8 @@ def test_markdown_parses_alike_with_and_without_the_setext_rule_where_no_line_ca
     rng = random.Random(2)
     lines = ["Plain words and more words.", "*emphasis* and `code` and [a link](https://x.org/a-b)",
              "- a list item", "1. numbered", "> quoted", "    indented code", "```", "# Heading", "",
-             "well-known state-of-the-", "a = b", "x -- y", "***", "Title", "===", "---", "  - -  "]
+             "well-known state-of-the-", "a = b", "x -- y", "***", "Title", "===", "---", "  - -  ",
+             "\t===", "tab after\t-\t", "crlf ends\r", "---\r", "lone cr\r===", "nul \0 -", "\0==="]
     without_rule = 0
     for _ in range(400):
         source = "\n".join(rng.choice(lines) for _ in range(rng.randrange(1, 12)))
@@ -167,6 +168,14 @@ def test_one_line_reads_only_the_words_it_can_show():
         for width in (0, 1, 5, 30, 62, 200):
             expected = flat if len(flat) <= width else flat[: width - 1].rsplit(" ", 1)[0].rstrip(",;:.-") + "…"
             assert one_line(source, width) == expected, (source, width)
+
+
+def test_helpers_take_a_width_a_template_computed_as_a_float():
+    text = "word " * 30
+    assert wrap(text, 60.0) == wrap(text, 60) and wrap(text, 0.5) == "\n".join(["word"] * 30)
+    assert field("Where", text, 60.0) == field("Where", text, 60)
+    assert one_line(text, 30.0) == one_line(text, 30)
+    assert field("Where", "  ", [1]) == "" and field(None, None) == ""  # no value: nothing else is read
 
 
 def test_wrapped_lines_never_begin_with_a_mailman_command_word():
