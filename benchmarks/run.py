@@ -169,13 +169,23 @@ def run(command: list[str], cwd: Path | None = None, expect: tuple[int, ...] = (
     return took, done.stdout
 
 
-def median_time(command: list[str], runs: int, before=None) -> float:
+def wall_times(command: list[str], runs: int, before=None) -> list[float]:
     times = []
     for _ in range(runs):
         if before:
             before()
         times.append(run(command)[0])
-    return statistics.median(times)
+    return times
+
+
+def median_time(command: list[str], runs: int, before=None) -> float:
+    return statistics.median(wall_times(command, runs, before))
+
+
+def median_and_fastest(times: list[float], runs: int) -> str:
+    """"1.76 s (median of 5; fastest 1.45 s)": on a shared machine the fastest shows the code's own speed."""
+    fastest = f"; fastest {min(times):.2f} s" if runs > 1 else ""
+    return f"{statistics.median(times):.2f} s (median of {runs}{fastest}"
 
 
 # ---- SMTP sinks ---------------------------------------------------------------------------
@@ -383,14 +393,14 @@ def measure_help(runs: int) -> Row:
     return Row("`announcer --help`", f"{took * 1000:.0f} ms (median of {runs})", "< 150 ms", took < 0.150)
 
 
-def measure_scaling(work: Path, sizes: list[int], runs: int, today: datetime) -> dict[int, tuple[float, float]]:
-    """check and plan at each series size: median wall times."""
+def measure_scaling(work: Path, sizes: list[int], runs: int, today: datetime) -> dict[int, tuple[list[float], float]]:
+    """check and plan at each series size: check's wall times, plan's median."""
     results = {}
     for size in sizes:
         config = write_series(work / f"series-{size}", future_starts(size, today))
         repeat = runs if size <= 2000 else 1
         progress(f"check and plan on {size} talks x{repeat}")
-        check = median_time([announcer_script(), "--config", str(config), "check"], repeat)
+        check = wall_times([announcer_script(), "--config", str(config), "check"], repeat)
         plan = median_time([announcer_script(), "--config", str(config), "plan"], repeat)
         results[size] = (check, plan)
     return results
@@ -400,11 +410,11 @@ def measure_preview(work: Path, talks: int, runs: int, today: datetime) -> Row:
     config = write_series(work / f"series-{talks}", future_starts(talks, today))
     out = work / "previews"
     progress(f"preview --out on {talks} talks x{runs}")
-    took = median_time([announcer_script(), "--config", str(config), "preview", "--out", str(out)], runs,
+    times = wall_times([announcer_script(), "--config", str(config), "preview", "--out", str(out)], runs,
                        before=lambda: shutil.rmtree(out, ignore_errors=True))
     written = len(list(out.glob("*.eml")))
-    return Row(f"`preview --out`, {talks:,} talks × 2 kinds", f"{took:.2f} s (median of {runs}; {written:,} files)", "< 4 s",
-               took < 4.0 and written == 2 * talks)
+    return Row(f"`preview --out`, {talks:,} talks × 2 kinds", f"{median_and_fastest(times, runs)}; {written:,} files)",
+               "< 4 s", statistics.median(times) < 4.0 and written == 2 * talks)
 
 
 def timed_send(work: Path, sink_choice: str, messages: int, label: str, command: Callable[[int], list[str]],
@@ -609,11 +619,12 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def scaling_table(results: dict[int, tuple[float, float]]) -> str:
-    """Wall times at each size, and what each further talk cost from the size before (ms a talk)."""
+def scaling_table(results: dict[int, tuple[list[float], float]]) -> str:
+    """Median wall times at each size, and what each further talk cost from the size before (ms a talk)."""
     lines = ["| talks | `check` | ms a talk more | `plan` | ms a talk more |", "|---:|---:|---:|---:|---:|"]
     previous = None
-    for size, (check, plan) in sorted(results.items()):
+    for size, (check_times, plan) in sorted(results.items()):
+        check = statistics.median(check_times)
         if previous is None:
             more = ("", "")
         else:
@@ -649,8 +660,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = [measure_help(3 if args.quick else 10)]
         scaling = measure_scaling(work, sizes, runs, today)
         check = scaling[args.talks][0]
-        rows.append(Row(f"`check`, {args.talks:,} talks", f"{check:.2f} s (median of {runs})", "< 1.5 s",
-                        check < 1.5))
+        rows.append(Row(f"`check`, {args.talks:,} talks", f"{median_and_fastest(check, runs)})", "< 1.5 s",
+                        statistics.median(check) < 1.5))
         rows.append(measure_preview(work, args.talks, runs, today))
         send_rows, sink = measure_send(work, args.talks, runs, args.skip_mailmerge, args.sink)
         rows += send_rows
