@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -316,8 +317,11 @@ class TalkSet:
 
 
 def talk_paths(talks_dir: Path) -> list[Path]:
-    """The talk files of a folder, in name order."""
-    return sorted(p for p in talks_dir.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    """The talk files of a folder, in name order (by its entries' names and types: no stat a file)."""
+    with os.scandir(talks_dir) as entries:
+        names = sorted(entry.name for entry in entries
+                       if os.path.splitext(entry.name)[1] in (".yaml", ".yml") and entry.is_file())
+    return [talks_dir / name for name in names]
 
 
 def combine(files: list[TalkFile]) -> TalkSet:

@@ -203,3 +203,13 @@ def test_libyaml_and_pure_python_parsers_read_the_same_values_and_lines():
     for path in sorted((Path(__file__).parent.parent / "talks").glob("*.yaml")):
         text = path.read_text(encoding="utf-8")
         same(yaml.load(text, Loader=_FastLineLoader), yaml.load(text, Loader=_LineLoader))
+
+
+def test_talk_files_are_the_yaml_files_of_the_folder_in_name_order(tmp_path):
+    from announcer.talks import talk_paths
+
+    for name in ("b.yml", "a.yaml", "notes.txt", ".yaml", "c.YAML"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "folder.yaml").mkdir()
+    (tmp_path / "link.yaml").symlink_to(tmp_path / "a.yaml")
+    assert talk_paths(tmp_path) == [tmp_path / "a.yaml", tmp_path / "b.yml", tmp_path / "link.yaml"]
