@@ -19,6 +19,7 @@ from announcer.timing import load_zone, parse_duration, parse_time_of_day
 
 CONFIG_ENV = "ANNOUNCER_CONFIG"
 AUTOMATIC_KINDS = ("update", "cancellation")
+MASK = "********"  # a secret (the Approved password) wherever it would be shown
 
 
 @dataclass(frozen=True)

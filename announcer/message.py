@@ -16,14 +16,13 @@ from functools import lru_cache
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
-from announcer.config import Config
+from announcer.config import MASK, Config
 from announcer.plan import PlannedMessage
 from announcer.talks import Talk
 
 if TYPE_CHECKING:
     from announcer.render import Rendered, Renderer
 
-MASK = "********"
 INVITE_NAME = "invite.ics"
 # Words Mailman takes for a command at the start of the Subject or of one of the first lines
 # of the text (MM2 Utils.is_administrivia, MM3 rules/administrivia.py and the -request

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from announcer.config import Config, did_you_mean, find_config, load_config
+from announcer.config import MASK, Config, did_you_mean, find_config, load_config
 from announcer.cores import in_chunks
 from announcer.dispatch import Dispatcher, PassResult
 from announcer.errors import AnnouncerError, InputError
@@ -22,7 +22,6 @@ from announcer.plan import Plan, PlannedMessage
 from announcer.talks import Talk, TalkSet, load_talks
 from announcer.timing import parse_now
 
-MASK = "********"
 UPCOMING = ("pending", "due", "retry", "skipped", "failed", "uncertain")
 
 
