@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from announcer import cores
 from announcer.cli import app
-from announcer.errors import InputError, Problem
+from announcer.errors import AnnouncerError, InputError, Problem
 
 from series_files import BASE_CONFIG, write_series
 
@@ -86,11 +86,12 @@ def test_an_error_in_a_worker_is_raised_here_with_its_problems(two_workers):
     assert str(raised.value) == "talks/seven.yaml:3: seven is bad"
 
 
-def many_talks(count: int) -> dict[str, str]:
+def many_talks(count: int, oversized: bool = True) -> dict[str, str]:
     talks = {f"t{n:02d}.yaml": f"title: Talk {n}\nspeaker: Speaker {n}\nstart: 2027-03-{n + 1:02d} 14:00\n"
                                f"abstract: |\n  Abstract {n}, with *emphasis* and [a link](https://example.org/{n}).\n"
              for n in range(count)}
-    talks["t03.yaml"] += "  " + "A long abstract line. " * 400 + "\n"   # over max_size
+    if oversized:
+        talks["t03.yaml"] += "  " + "A long abstract line. " * 400 + "\n"   # over max_size
     return talks
 
 
@@ -115,3 +116,16 @@ def test_check_and_preview_say_the_same_on_every_core_as_in_one_process(tmp_path
     assert len(files) == 48
     assert re.search(r"t03\.yaml:1: warning: announcement: the message is [\d.]+ KB, over the list's limit", check_err)
     assert "t03 announcement: the message is" in preview_err
+
+
+@linux
+def test_check_builds_one_message_of_each_kind_in_full_whichever_worker_has_it(tmp_path, monkeypatch, two_workers):
+    def failing_invite(config, talk, *, method, sequence, now):
+        raise AnnouncerError(f"no invite for {talk.id}")
+
+    monkeypatch.setattr("announcer.invite.build_invite", failing_invite)
+    config = write_series(tmp_path, many_talks(24, oversized=False))
+    check = runner.invoke(app, ["--config", str(config), "check", "--now", "2027-02-01T00:00Z"])
+    assert check.exit_code == 1
+    errors = [line.split(": ", 1)[1] for line in check.stderr.splitlines()]
+    assert errors == ["announcement: no invite for t00", "reminder: no invite for t00"]
