@@ -18,12 +18,13 @@ LABEL_WIDTH = 10  # "Speakers: " is the longest label of the text templates
 
 # Raw HTML off (SPEC 2.3): tags in an abstract come out as text; javascript: links stay text.
 # With html off the two HTML rules match nothing, so they are not run at all.
-_MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable(["html_block", "html_inline"])
+_HTML_RULES = ["html_block", "html_inline"]
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable(_HTML_RULES)
 # A setext heading is a paragraph underlined with a line of "=" or "-". Looking for one reads
 # every paragraph a second time, a fifth of the parse; a source in which no line ends with "=" or
 # "-" (spaces and tabs after it aside) cannot have one, and parses to the same tokens without
 # that rule (tests/test_text.py).
-_MARKDOWN_WITHOUT_SETEXT = MarkdownIt("commonmark", {"html": False}).disable(["html_block", "html_inline", "lheading"])
+_MARKDOWN_WITHOUT_SETEXT = MarkdownIt("commonmark", {"html": False}).disable([*_HTML_RULES, "lheading"])
 _SETEXT_UNDERLINE = re.compile(r"[-=][ \t]*(?:\r|\n|\Z)")
 
 
