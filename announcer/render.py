@@ -18,7 +18,8 @@ from announcer.config import Config
 from announcer.errors import InputError, Problem
 from announcer.plan import Change
 from announcer.talks import Talk
-from announcer.text import WIDTH, field, markdown_html, markdown_text, one_line, wrap
+from announcer.markdown import markdown_html, markdown_text, one_line
+from announcer.text import WIDTH, field, wrap
 
 BUILTIN_KINDS = ("announcement", "reminder", "update", "cancellation")
 PARTS = ("subject", "txt", "html")

@@ -102,7 +102,7 @@ def test_script_in_abstract_and_title_is_escaped_in_html(tmp_path):
         """)
     assert "<script>" not in rendered.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered.html
-    assert '&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;' in rendered.html
+    assert '&lt;script&gt;alert("x")&lt;/script&gt;' in rendered.html
     assert "&lt;b&gt;bold&lt;/b&gt;" in rendered.html
     assert 'href="javascript' not in rendered.html
 

@@ -1,4 +1,4 @@
-"""Text for message bodies: filling to a width, Mailman-guarded lines, and Markdown as text and HTML."""
+"""Text for message bodies: filling to a width and Mailman-guarded lines."""
 
 from __future__ import annotations
 
@@ -6,66 +6,8 @@ import random
 import textwrap
 
 from announcer.message import command_word
-from announcer.text import (_MARKDOWN, _SETEXT_UNDERLINE, _fill, _parsed, field, markdown_html, markdown_text,
-                            one_line, wrap)
-
-
-def test_markdown_to_html_and_to_wrapped_text():
-    source = ("A *first* paragraph with a [link](https://example.org/x) and `code` that is long "
-              "enough to need wrapping at seventy-two columns, surely.\n\n"
-              "1. one\n2. two\n   - nested point\n\n> quoted\n")
-    html = markdown_html(source)
-    assert "<em>first</em>" in html and '<a href="https://example.org/x">link</a>' in html
-    assert "<ol>" in html and "<blockquote>" in html
-    assert markdown_text(source) == (
-        "A first paragraph with a link <https://example.org/x> and code that is\n"
-        "long enough to need wrapping at seventy-two columns, surely.\n"
-        "\n"
-        "1. one\n"
-        "2. two\n"
-        "   - nested point\n"
-        "\n"
-        "> quoted\n"
-        ">")
-    assert markdown_text(None) == "" and markdown_html("") == ""
-
-
-def test_setext_headings_are_found_wherever_a_line_can_underline_one():
-    for source in ("Title\n=====\n\nText.", "Title\n---  \nText.", "Title\r\n===\t\r\n", "Title\r---",
-                   "> Quoted title\n> ---\n", "- Item title\n  ===\n", "Title\n   ==="):
-        assert "<h1>" in markdown_html(source) or "<h2>" in markdown_html(source), source
-
-
-def test_markdown_parses_alike_with_and_without_the_setext_rule_where_no_line_can_underline():
-    rng = random.Random(2)
-    lines = ["Plain words and more words.", "*emphasis* and `code` and [a link](https://x.org/a-b)",
-             "- a list item", "1. numbered", "> quoted", "    indented code", "```", "# Heading", "",
-             "well-known state-of-the-", "a = b", "x -- y", "***", "Title", "===", "---", "  - -  ",
-             "\t===", "tab after\t-\t", "crlf ends\r", "---\r", "lone cr\r===", "nul \0 -", "\0==="]
-    without_rule = 0
-    for _ in range(400):
-        source = "\n".join(rng.choice(lines) for _ in range(rng.randrange(1, 12)))
-        without_rule += not _SETEXT_UNDERLINE.search(source)
-        assert _parsed(source) == tuple(_MARKDOWN.parse(source)), source
-    assert 50 < without_rule < 350  # both parsers were used
-
-
-def test_one_line_of_abstract_is_short():
-    line = one_line("In recent years, many state-of-the-art models in *deep learning* have "
-                    "utilized increasingly deep architectures.")
-    assert line == "In recent years, many state-of-the-art models in deep…"
-    assert one_line("Short.") == "Short."
-
-
-def test_one_line_reads_only_the_words_it_can_show():
-    rng = random.Random(62)
-    words = ["a", "deep", "*net*", "state-of-the-art", "x" * 70, "\n\n", "- item\n", "  "]
-    for _ in range(500):
-        source = " ".join(rng.choice(words) for _ in range(rng.randrange(1, 80)))
-        flat = " ".join(markdown_text(source, width=0).split())
-        for width in (0, 1, 5, 30, 62, 200):
-            expected = flat if len(flat) <= width else flat[: width - 1].rsplit(" ", 1)[0].rstrip(",;:.-") + "…"
-            assert one_line(source, width) == expected, (source, width)
+from announcer.markdown import one_line
+from announcer.text import _fill, field, wrap
 
 
 def test_helpers_take_a_width_a_template_computed_as_a_float():
