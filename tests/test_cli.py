@@ -3,6 +3,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,38 @@ def test_installed_script_help_runs():
 def test_python_dash_m_and_version():
     result = subprocess.run([sys.executable, "-m", "announcer", "--version"], capture_output=True, text=True)
     assert result.stdout.strip() == f"announcer {__version__}"
+
+
+def test_the_script_exits_with_every_line_written_and_its_exit_code(tmp_path):
+    talks = {f"t{n:03d}.yaml": f"title: Talk {n}\nspeaker: A. Speaker\nstart: 2027-03-{1 + n % 28:02d} 14:00\n"
+             for n in range(300)}
+    config = write_series(tmp_path, talks)
+    script = shutil.which("announcer", path=str(Path(sys.executable).parent))
+    plan = subprocess.run([script, "--config", config, "plan", "--json", "--now", "2027-01-01T00:00Z"],
+                          capture_output=True, text=True, timeout=60)
+    assert plan.returncode == 0, plan.stderr
+    assert len(json.loads(plan.stdout)) == 600  # 60 KB through a pipe, none of it lost at exit
+    missing = subprocess.run([script, "--config", tmp_path / "nowhere.toml", "plan"],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 1 and "nowhere.toml" in missing.stderr and missing.stdout == ""
+
+
+def test_exit_now_takes_the_usual_exit_for_a_message_or_while_a_thread_runs():
+    from announcer.cli import exit_now
+
+    with pytest.raises(SystemExit) as exited:
+        exit_now("announcer: stopped")
+    assert exited.value.code == "announcer: stopped"
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait)
+    worker.start()
+    try:
+        with pytest.raises(SystemExit) as exited:
+            exit_now(3)  # without that thread, this would end pytest itself
+        assert exited.value.code == 3
+    finally:
+        release.set()
+        worker.join()
 
 
 def test_init_writes_a_working_series_and_refuses_to_overwrite(tmp_path):
