@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from announcer.config import Config
 from announcer.errors import InputError
 from announcer.message import command_word
 from announcer.plan import Change
-from announcer.render import BUILTIN_KINDS, Renderer, when, when_short
+from announcer.render import BUILTIN_KINDS, Renderer, _bytecode_cache, _environment, when, when_short
 from announcer.talks import Talk
 
 from series_files import load_mad_talks
@@ -188,6 +190,31 @@ def test_an_override_added_later_is_picked_up_by_the_cached_environment(tmp_path
     after = renderer.render(talk, "reminder")
     assert before.text.startswith("Reminder: MaD Seminar")
     assert after.text == "Custom reminder 2027-02-21-pennington\n"
+
+
+def test_a_template_changed_between_runs_is_compiled_again_not_taken_from_the_cache(tmp_path):
+    (tmp_path / "mine").mkdir()
+    override = tmp_path / "mine" / "reminder.txt.j2"
+    config, talk = load(tmp_path, PENNINGTON, 'templates_dir = "mine"')
+    texts = []
+    for version in ("first", "second"):
+        override.write_text(f"{version} {{{{ talk.id }}}}\n", encoding="utf-8")
+        _environment.cache_clear()  # as a new run starts: only the bytecode cache remembers
+        texts.append(Renderer(config).render(talk, "reminder").text)
+    assert Renderer(config).env.bytecode_cache is not None
+    assert texts == ["first 2027-02-21-pennington\n", "second 2027-02-21-pennington\n"]
+
+
+def test_templates_compile_when_the_bytecode_cache_folder_is_not_safe(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    (tmp_path / f"_jinja2-cache-{os.getuid()}").write_text("not a folder")  # Jinja refuses it
+    assert _bytecode_cache() is None
+    _environment.cache_clear()
+    try:
+        config, talk = load(tmp_path, PENNINGTON)
+        assert Renderer(config).render(talk, "reminder").text.startswith("Reminder: MaD Seminar")
+    finally:
+        _environment.cache_clear()
 
 
 def test_templates_are_parsed_once_per_series(tmp_path):
