@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import random
+import re
 import tempfile
 from pathlib import Path
 
@@ -12,7 +14,8 @@ from announcer.config import Config
 from announcer.errors import InputError
 from announcer.message import command_word
 from announcer.plan import Change
-from announcer.render import BUILTIN_KINDS, Renderer, _bytecode_cache, _environment, when, when_short
+from announcer.render import (BUILTIN_KINDS, Renderer, _bytecode_cache, _environment, _one_blank_line_at_most,
+                              when, when_short)
 from announcer.talks import Talk
 
 from series_files import load_mad_talks
@@ -277,3 +280,9 @@ def test_a_kind_without_templates_is_reported(tmp_path):
         Renderer(config).render(talk, "seminar-digest")
     assert caught.value.problems[0].path == config.path  # where the kind is scheduled
     assert Renderer(config).check(BUILTIN_KINDS) == []
+
+def test_blank_lines_collapse_as_the_regex_would():
+    rng = random.Random(3)
+    for _ in range(5000):
+        text = "".join(rng.choice(["a", "\n", " ", "\n\n", "\n\n\n", "\t", "\r\n"]) for _ in range(rng.randrange(30)))
+        assert _one_blank_line_at_most(text) == re.sub(r"\n{3,}", "\n\n", text), repr(text)
