@@ -193,8 +193,9 @@ def exit_now(code: int | str | None) -> None:
         sys.exit(code)
     atexit._run_exitfuncs()  # what sys.exit runs too (logging's flush, multiprocessing's clean-up)
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # a closed pipe: let the usual exit report it
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None: started with that stream closed
+                stream.flush()
+    except (OSError, ValueError):  # a closed pipe or file: let the usual exit report it
         sys.exit(code)
     os._exit(code)

@@ -17,6 +17,7 @@ from announcer.text import LABEL_WIDTH, WIDTH, wrap_lines
 
 _MARKDOWN = pyromark.Markdown()  # CommonMark, no extensions
 _NOT_A_TAG = "\ufdd0"  # a Unicode noncharacter: never in text people write
+_MARK = _NOT_A_TAG.encode()
 # The addresses markdown-it-py (and so this tool before) would not link to: scripts, files, data.
 _UNSAFE_ADDRESS = re.compile(r"\s*(?:javascript|vbscript|file|data):", re.IGNORECASE)
 _SAFE_IMAGE = re.compile(r"\s*data:image/(?:gif|png|jpeg|webp);", re.IGNORECASE)
@@ -45,34 +46,57 @@ def _made_safe(source: str) -> str:
     """The source with raw HTML and links to scripts made text (SPEC 2.3), by small edits.
 
     CommonMark passes raw HTML and any link through, and pyromark has no switch for either, so:
-    each `<` that opens an HTML block or inline tag gets `_NOT_A_TAG` after it, which no tag can
-    begin with and which is taken out of what is rendered; a link or image to a javascript:,
-    vbscript:, file: or data: address (but data: images) gets a backslash before it, which makes
-    its first character plain. Once a tag is text, what follows can read differently (the rest of
-    an HTML block is a paragraph, with tags and links of its own; a backtick inside a tag may now
-    open a code span): hence the rounds, which end because each makes at least one edit.
+    each `<` that opens an HTML block line or inline tag gets `_NOT_A_TAG` after it, which no tag
+    can begin with and which is taken out of what is rendered; then a link or image to a
+    javascript:, vbscript:, file: or data: address (but data: images), or one whose address holds
+    a tag made text, gets a backslash before it, which makes it plain. Once a tag is text, what
+    follows can read differently (a backtick inside it may now open a code span that holds a
+    link or the next tag): hence the rounds, tags first and links once no tag is left. They end,
+    as each round makes at least one `<`, `[` or `!` plain.
     """
     while _MAY_NEED_EDITS.search(source):
         data = source.encode()  # the ranges count bytes
-        edits, in_block = [], False  # (byte offset, what to insert there)
-        for event, where in _MARKDOWN.events_with_range(source):
-            if not isinstance(event, dict):
-                continue
-            if event == {"Start": "HtmlBlock"}:
-                in_block = True
-            elif "InlineHtml" in event or "Html" in event and in_block:
-                edits.append((data.index(b"<", where["start"]) + 1, _NOT_A_TAG.encode()))
-                in_block = False  # the rest of the block is read again once its first tag is text
-            elif "Start" in event and isinstance(event["Start"], dict):
-                link = event["Start"].get("Link") or event["Start"].get("Image")
-                if link and _UNSAFE_ADDRESS.match(link["dest_url"]) and not _SAFE_IMAGE.match(link["dest_url"]):
-                    edits.append((where["start"], b"\\"))
-        if not edits:
-            break
-        for at, insert in sorted(edits, reverse=True):
+        tags, links = _edits(source, data)
+        if not tags and not links:
+            return source
+        for at, insert in sorted(tags or links, reverse=True):
             data = data[:at] + insert + data[at:]
         source = data.decode()
     return source
+
+
+def _edits(source: str, data: bytes) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]]:
+    """What `_made_safe` inserts where (byte offsets) in one round: for tags, and for links."""
+    tags: list[tuple[int, bytes]] = []
+    links: list[tuple[int, bytes]] = []
+    in_block = False
+    for event, where in _MARKDOWN.events_with_range(source):
+        if not isinstance(event, dict):
+            continue
+        if "Start" in event and event["Start"] == "HtmlBlock" or "End" in event and event["End"] == "HtmlBlock":
+            in_block = "Start" in event
+        elif "InlineHtml" in event or in_block and "Html" in event and _opens_html(event["Html"]):
+            tags.append((data.index(b"<", where["start"]) + 1, _MARK))
+        elif "Start" in event and isinstance(event["Start"], dict):
+            link = event["Start"].get("Link") or event["Start"].get("Image")
+            address = link and link["dest_url"]
+            if link and (_NOT_A_TAG in address + link["title"]
+                         or _UNSAFE_ADDRESS.match(address) and not _SAFE_IMAGE.match(address)):
+                links.append((where["start"], b"\\"))
+    return tags, links
+
+
+def _opens_html(line: str) -> bool:
+    """Whether a line of an HTML block begins with a tag: a line that an autolink begins (it is
+    one once the block above it is text) is left alone. Every such line is made text in the same
+    round, not one by one, which took a round per line: quadratic in a pasted HTML abstract."""
+    if not line.lstrip().startswith("<"):
+        return False
+    events = _MARKDOWN.events(line.lstrip())
+    next(events, None)  # the start of the paragraph (or HTML block) that the line makes alone
+    first = next(events, None)
+    link = first.get("Start") if isinstance(first, dict) else None
+    return not (isinstance(link, dict) and link.get("Link", {}).get("link_type") in ("Autolink", "Email"))
 
 
 def _without_mark(event: Any) -> Any:

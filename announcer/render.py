@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable
 import jinja2
 from jinja2.loaders import split_template_path
 
+from announcer import __version__
 from announcer.config import Config
 from announcer.errors import InputError, Problem
 from announcer.plan import Change
@@ -169,15 +170,30 @@ class _Environment(jinja2.Environment):
         return {**self.globals, **(d or {})}
 
 
-def _bytecode_cache() -> jinja2.BytecodeCache | None:
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
     """Compiled templates kept between runs, in Jinja's own per-user folder of the temp directory.
 
     Compiling the built-in templates costs every process (and every worker of `check` and
-    `preview`) some 50 ms. A template whose source changed is compiled again (the cache checks
-    a checksum of it). None where that folder is not safe to use: templates are then compiled.
+    `preview`) some 50 ms. A template whose source changed is compiled again (the cache checks a
+    checksum of it); the file names carry announcer's version, as the bytecode also depends on
+    how this module sets Jinja up. A cache that cannot be written (its folder cleaned away, a
+    full disk) is skipped: the template is compiled, as without one.
     """
+
+    def __init__(self) -> None:
+        super().__init__(pattern=f"__announcer_{__version__}_%s.cache")
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """The bytecode cache, or None where Jinja finds its folder unsafe to use."""
     try:
-        return jinja2.FileSystemBytecodeCache()
+        return _BytecodeCache()
     except (RuntimeError, OSError):
         return None
 

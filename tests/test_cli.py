@@ -3,7 +3,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -50,22 +49,30 @@ def test_the_script_exits_with_every_line_written_and_its_exit_code(tmp_path):
     assert missing.returncode == 1 and "nowhere.toml" in missing.stderr and missing.stdout == ""
 
 
-def test_exit_now_takes_the_usual_exit_for_a_message_or_while_a_thread_runs():
-    from announcer.cli import exit_now
+EXITING = """
+import atexit, sys, threading, time
+from announcer.cli import exit_now
+atexit.register(lambda: print("exit handlers ran"))
+if sys.argv[1] == "thread":  # a thread still at work is waited for, as at a usual exit
+    threading.Thread(target=lambda: (time.sleep(0.3), print("thread done"))).start()
+exit_now("stopped: a message" if sys.argv[1] == "message" else 3)
+"""
 
-    with pytest.raises(SystemExit) as exited:
-        exit_now("announcer: stopped")
-    assert exited.value.code == "announcer: stopped"
-    release = threading.Event()
-    worker = threading.Thread(target=release.wait)
-    worker.start()
-    try:
-        with pytest.raises(SystemExit) as exited:
-            exit_now(3)  # without that thread, this would end pytest itself
-        assert exited.value.code == 3
-    finally:
-        release.set()
-        worker.join()
+
+@pytest.mark.parametrize("case, code, out, err", [
+    ("plain", 3, "exit handlers ran\n", ""),
+    ("thread", 3, "thread done\nexit handlers ran\n", ""),
+    ("message", 1, "exit handlers ran\n", "stopped: a message\n"),
+])
+def test_exit_now_runs_exit_handlers_and_waits_for_threads(case, code, out, err):
+    done = subprocess.run([sys.executable, "-c", EXITING, case], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (code, out, err)
+
+
+def test_the_script_exits_cleanly_with_its_output_closed():
+    script = shutil.which("announcer", path=str(Path(sys.executable).parent))
+    done = subprocess.run(f"'{script}' --version >&-", shell=True, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
 
 
 def test_init_writes_a_working_series_and_refuses_to_overwrite(tmp_path):

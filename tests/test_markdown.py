@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 
+from announcer import markdown
 from announcer.markdown import markdown_html, markdown_text, one_line
 
 
@@ -52,8 +53,6 @@ def test_one_line_reads_only_the_words_it_can_show():
             assert one_line(source, width) == expected, (source, width)
 
 
-
-
 # The expected HTML is what markdown-it-py 4.3 (raw HTML off), which this tool used before,
 # renders for the same source: quotes in text aside, which it wrote as &quot;.
 def test_raw_html_shows_as_text_in_both_parts():
@@ -96,15 +95,33 @@ def test_no_source_gets_raw_html_or_a_script_link_into_the_html():
     pieces = ["Plain words.", "*em* and `code`", "<b>bold</b>", "<div>", "</div>", "<!-- c -->", "<?php x ?>",
               "<![CDATA[x]]>", "<script>", "a `tick <i>x</i>` b", '<span title="`">x</span>', "`", "- item",
               "> quote", "    code <b>", "", "[a](javascript:x)", "![i](data:text/html,x)", "<javascript:x>",
-              "[r]: javascript:y", "[r]", "<https://ok.example/>", "[ok](https://ok.example/ 'T')", "é <é>"]
+              "[r]: javascript:y", "[r]", "<https://ok.example/>", "[ok](https://ok.example/ 'T')", "é <é>",
+              '<i title="[">', "a](http://x/<b>)", "[v](VBScript:x)", "[f](file:///x)", "<p>para</p>", "\ufdd0"]
     own_tag = re.compile(r"</?(?:p|em|strong|code|pre|a|img|ul|ol|li|blockquote|h[1-6]|hr|br)[ >/]")
+    bad_address = re.compile(r"(?:href|src)=\"\s*(?:javascript|vbscript|file|data:(?!image/))", re.IGNORECASE)
     for _ in range(1500):
         source = "\n".join(rng.choice(pieces) for _ in range(rng.randrange(1, 10)))
         html, text = markdown_html(source), markdown_text(source)
         for at in (match.start() for match in re.finditer("<", html)):
             assert own_tag.match(html, at), (source, html)
-        assert not re.search(r"(?:href|src)=\"\s*(?:javascript|data:text)", html, re.IGNORECASE), (source, html)
-        assert "\ufdd0" not in html + text
+        assert not bad_address.search(html), (source, html)
+        assert "\ufdd0" not in html + text and "%EF%B7%90" not in html, (source, html)
+
+
+def test_a_pasted_html_abstract_is_made_text_in_a_few_rounds_not_one_a_line(monkeypatch):
+    rounds = []
+    real = markdown._edits
+    monkeypatch.setattr(markdown, "_edits", lambda *args: rounds.append(1) or real(*args))
+    html = markdown_html("<div>\n<p>A paragraph of <b>it</b>.</p>\n" * 300)
+    assert "<div>" not in html and html.count("&lt;p&gt;") == 300
+    assert len(rounds) <= 4
+
+
+def test_a_link_that_a_tag_made_text_runs_into_stays_text():
+    # once the tag is text, its backtick opens a code span: the link inside is code, shown as written
+    assert markdown_html('<i title="`">[a](javascript:x)`') == '<p>&lt;i title="<code>"&gt;[a](javascript:x)</code></p>\n'
+    # and a link whose address holds a tag made text is text too, never an address with the mark in it
+    assert markdown_html('<i title="[">a](http://x/<b>)') == '<p>&lt;i title="["&gt;a](http://x/&lt;b&gt;)</p>\n'
 
 
 def test_lists_are_numbered_as_shown_and_images_read_as_their_description():

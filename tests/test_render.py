@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -220,6 +221,24 @@ def test_templates_compile_when_the_bytecode_cache_folder_is_not_safe(tmp_path, 
         _environment.cache_clear()
 
 
+def test_a_cache_folder_cleaned_away_meanwhile_only_means_compiling(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "mine").mkdir()
+    override = tmp_path / "mine" / "reminder.txt.j2"
+    override.write_text("first {{ talk.id }}\n", encoding="utf-8")
+    _environment.cache_clear()
+    try:
+        config, talk = load(tmp_path, PENNINGTON, 'templates_dir = "mine"')
+        renderer = Renderer(config)
+        assert renderer.render(talk, "reminder").text == "first 2027-02-21-pennington\n"
+        shutil.rmtree(renderer.env.bytecode_cache.directory)  # as a tmp cleaner would
+        override.write_text("second {{ talk.id }}\n", encoding="utf-8")
+        assert renderer.render(talk, "reminder").text == "second 2027-02-21-pennington\n"
+    finally:
+        _environment.cache_clear()
+
+
 def test_templates_are_parsed_once_per_series(tmp_path):
     config, talk = load(tmp_path, PENNINGTON)
     first = Renderer(config).env.get_template("announcement.txt.j2")
@@ -280,6 +299,7 @@ def test_a_kind_without_templates_is_reported(tmp_path):
         Renderer(config).render(talk, "seminar-digest")
     assert caught.value.problems[0].path == config.path  # where the kind is scheduled
     assert Renderer(config).check(BUILTIN_KINDS) == []
+
 
 def test_blank_lines_collapse_as_the_regex_would():
     rng = random.Random(3)
