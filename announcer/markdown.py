@@ -111,80 +111,112 @@ def markdown_text(source: str | None, width: int = WIDTH) -> str:
     """Markdown as plain text: paragraphs filled to width, links as "text <url>", lists dashed."""
     if not source:
         return ""
-    lines: list[str] = []
-    indents: list[str] = []
-    numbers: list[int | None] = []  # one per open list: the next item's number, None when bulleted
-    marker = ""  # the open item's "- " or "3. ", until its first line is written
-    pieces: list[str] = []  # the open paragraph's (or heading's, or tight item's) text
-    links: list[tuple[str, int]] = []  # open links: their address, and where their text starts
-
-    def write_text() -> None:
-        nonlocal marker
-        if not pieces:
-            return
-        indent = "".join(indents)
-        first = indent[: len(indent) - len(marker)] + marker if marker else indent
-        for number, piece in enumerate("".join(pieces).split("\n")):
-            lines.extend(wrap_lines(" ".join(piece.split()), width, first if number == 0 else indent, indent))
-        pieces.clear()
-        marker = ""
-
+    text = _PlainText(width)
     for event in _parsed(source).events:
+        text.add(event)
+    text.write_text()
+    return "\n".join(text.lines).strip("\n")
+
+
+class _PlainText:
+    """Markdown events written as lines of plain text, for `markdown_text`."""
+
+    def __init__(self, width: int):
+        self.width = width
+        self.lines: list[str] = []
+        self.indents: list[str] = []        # one per open list item ("  ", "   ") and quote ("> ")
+        self.markers: dict[int, str] = {}   # items whose first line is not written yet: "- " or "3. "
+        self.numbers: list[int | None] = []  # one per open list: its next item's number (None: dashes)
+        self.pieces: list[str] = []         # the open paragraph's (or heading's, or tight item's) text
+        self.links: list[tuple[str, int]] = []  # open links: their address, and where their text starts
+
+    def add(self, event: Any) -> None:
         if event == "SoftBreak":
-            pieces.append(" ")
+            self.pieces.append(" ")
         elif event == "HardBreak":
-            pieces.append("\n")
+            self.pieces.append("\n")
         elif event == "Rule":
-            write_text()
-            lines.extend(["".join(indents) + "-" * 20, ""])
-        elif "Text" in event:
-            pieces.append(event["Text"])
-        elif "Code" in event:
-            pieces.append(event["Code"])
+            self.write_text()
+            self.lines.append(self.prefixes()[0] + "-" * 20)
+            self.separate()
+        elif "Text" in event or "Code" in event:
+            self.pieces.append(event.get("Text", event.get("Code")))
         elif "Start" in event:
-            tag = event["Start"]
-            name = tag if isinstance(tag, str) else next(iter(tag))
-            if name == "Link":
-                links.append((tag["Link"]["dest_url"], len(pieces)))
-            elif name not in ("Emphasis", "Strong", "Image"):
-                write_text()  # a block starts: the text of a tight item before it is done
-                if name == "List":
-                    numbers.append(tag["List"])
-                elif name == "Item":
-                    marker = "- " if numbers[-1] is None else f"{numbers[-1]}. "
-                    numbers[-1] = None if numbers[-1] is None else numbers[-1] + 1
-                    indents.append(" " * len(marker))
-                elif name == "BlockQuote":
-                    indents.append("> ")
+            self.start(event["Start"])
         elif "End" in event:
-            tag = event["End"]
-            name = tag if isinstance(tag, str) else next(iter(tag))
-            if name == "Link" and links:
-                href, at = links.pop()
-                shown = "".join(pieces[at:]).strip()
-                if href and href.removeprefix("mailto:") != shown:
-                    pieces.append(f" <{href}>")
-            elif name == "CodeBlock":
-                indent = "".join(indents)
-                code = "".join(pieces).rstrip("\n")
-                lines.extend(f"{indent}    {line}".rstrip() for line in code.split("\n"))
-                lines.append("")
-                pieces.clear()
-            elif name in ("Paragraph", "Heading"):
-                write_text()
-                lines.append("".join(indents).rstrip())
+            self.end(event["End"])
+
+    def start(self, tag: Any) -> None:
+        name = tag if isinstance(tag, str) else next(iter(tag))
+        if name == "Link":
+            self.links.append((tag["Link"]["dest_url"], len(self.pieces)))
+        elif name not in ("Emphasis", "Strong", "Image"):
+            self.write_text()  # a block starts: the text of a tight item before it is done
+            if name == "List":
+                self.numbers.append(tag["List"])
             elif name == "Item":
-                write_text()
-                indents.pop()
+                number = self.numbers[-1]
+                marker = "- " if number is None else f"{number}. "
+                self.numbers[-1] = None if number is None else number + 1
+                self.markers[len(self.indents)] = marker
+                self.indents.append(" " * len(marker))
             elif name == "BlockQuote":
-                write_text()
-                indents.pop()
-            elif name == "List":
-                numbers.pop()
-                if not numbers:
-                    lines.append("")
-    write_text()
-    return "\n".join(lines).strip("\n")
+                self.indents.append("> ")
+
+    def end(self, tag: Any) -> None:
+        name = tag if isinstance(tag, str) else next(iter(tag))
+        if name == "Link" and self.links:
+            href, at = self.links.pop()
+            shown = "".join(self.pieces[at:]).strip()
+            if href and href.removeprefix("mailto:") != shown:
+                self.pieces.append(f" <{href}>")
+        elif name == "CodeBlock":
+            first, rest = self.prefixes()
+            code = "".join(self.pieces).rstrip("\n").split("\n")
+            self.pieces.clear()
+            self.lines.extend(f"{first if n == 0 else rest}    {line}".rstrip() for n, line in enumerate(code))
+            self.separate()
+        elif name in ("Paragraph", "Heading"):
+            self.write_text()
+            self.separate()
+        elif name == "Item":
+            self.write_text()
+            if len(self.indents) - 1 in self.markers:  # an empty item: its marker alone
+                self.lines.append(self.prefixes()[0].rstrip())
+            self.indents.pop()
+        elif name == "BlockQuote":
+            self.write_text()
+            inside = self.separator()
+            self.indents.pop()
+            if self.lines and self.lines[-1] == inside:  # the quote's last blank line is the outside's
+                self.lines[-1] = self.separator()
+        elif name == "List":
+            self.numbers.pop()
+            if not self.numbers:
+                self.separate()
+
+    def prefixes(self) -> tuple[str, str]:
+        """What the next line begins with (the markers of items not yet begun), and the lines after."""
+        first = "".join(self.markers.get(n, indent) for n, indent in enumerate(self.indents))
+        self.markers.clear()
+        return first, "".join(self.indents)
+
+    def separator(self) -> str:
+        """A blank line where the text is now: ">" inside a quote."""
+        return "".join(self.indents).rstrip()
+
+    def separate(self) -> None:
+        if self.lines and self.lines[-1] != self.separator():
+            self.lines.append(self.separator())
+
+    def write_text(self) -> None:
+        """The open paragraph's text, filled to the width after its prefixes."""
+        if not self.pieces:
+            return
+        first, rest = self.prefixes()
+        for number, piece in enumerate("".join(self.pieces).split("\n")):
+            self.lines.extend(wrap_lines(" ".join(piece.split()), self.width, first if number == 0 else rest, rest))
+        self.pieces.clear()
 
 
 def one_line(source: str | None, width: int = WIDTH - LABEL_WIDTH) -> str:

@@ -24,8 +24,7 @@ def test_markdown_to_html_and_to_wrapped_text():
         "2. two\n"
         "   - nested point\n"
         "\n"
-        "> quoted\n"
-        ">")
+        "> quoted")
     assert markdown_text(None) == "" and markdown_html("") == ""
 
 
@@ -122,6 +121,15 @@ def test_a_link_that_a_tag_made_text_runs_into_stays_text():
     assert markdown_html('<i title="`">[a](javascript:x)`') == '<p>&lt;i title="<code>"&gt;[a](javascript:x)</code></p>\n'
     # and a link whose address holds a tag made text is text too, never an address with the mark in it
     assert markdown_html('<i title="[">a](http://x/<b>)') == '<p>&lt;i title="["&gt;a](http://x/&lt;b&gt;)</p>\n'
+
+
+def test_items_that_begin_with_a_quote_list_or_code_keep_their_marker_and_quotes_end_cleanly():
+    assert markdown_text("- > quoted\n- next") == "- > quoted\n\n- next"
+    assert markdown_text("- - inner\n- outer") == "- - inner\n- outer"
+    assert markdown_text("1. ```\n   code\n   ```\n2. two") == "1.     code\n\n2. two"
+    assert markdown_text("-\n- b") == "-\n- b"
+    assert markdown_text("> > nested\n\nafter") == "> > nested\n\nafter"
+    assert markdown_text("> a\n>\n> b\n\nc") == "> a\n>\n> b\n\nc"
 
 
 def test_lists_are_numbered_as_shown_and_images_read_as_their_description():
