@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 import re
 
+import pytest
+
 from announcer import markdown
 from announcer.markdown import markdown_html, markdown_text, one_line
 
@@ -123,16 +125,16 @@ def test_a_link_that_a_tag_made_text_runs_into_stays_text():
     assert markdown_html('<i title="[">a](http://x/<b>)') == '<p>&lt;i title="["&gt;a](http://x/&lt;b&gt;)</p>\n'
 
 
-def test_items_that_begin_with_a_quote_list_or_code_keep_their_marker_and_quotes_end_cleanly():
-    assert markdown_text("- > quoted\n- next") == "- > quoted\n\n- next"
-    assert markdown_text("- - inner\n- outer") == "- - inner\n- outer"
-    assert markdown_text("1. ```\n   code\n   ```\n2. two") == "1.     code\n\n2. two"
-    assert markdown_text("-\n- b") == "-\n- b"
-    assert markdown_text("> > nested\n\nafter") == "> > nested\n\nafter"
-    assert markdown_text("> a\n>\n> b\n\nc") == "> a\n>\n> b\n\nc"
-
-
-def test_lists_are_numbered_as_shown_and_images_read_as_their_description():
-    assert markdown_text("1. one\n1. two\n1. three") == "1. one\n2. two\n3. three"
-    assert markdown_text("3. three\n4. four") == "3. three\n4. four"
-    assert markdown_text("![A *plot*](p.png) of it") == "A plot of it"
+@pytest.mark.parametrize("source, text", [
+    ("- > quoted\n- next", "- > quoted\n\n- next"),  # an item that begins with a quote, a list or code
+    ("- - inner\n- outer", "- - inner\n- outer"),     # keeps its marker
+    ("1. ```\n   code\n   ```\n2. two", "1.     code\n\n2. two"),
+    ("-\n- b", "-\n- b"),
+    ("> > nested\n\nafter", "> > nested\n\nafter"),  # a quote ends without a stray ">" line
+    ("> a\n>\n> b\n\nc", "> a\n>\n> b\n\nc"),
+    ("1. one\n1. two\n1. three", "1. one\n2. two\n3. three"),  # numbers count up, as the HTML shows them
+    ("3. three\n4. four", "3. three\n4. four"),
+    ("![A *plot*](p.png) of it", "A plot of it"),  # an image reads as its description
+])
+def test_lists_quotes_code_and_images_as_text(source, text):
+    assert markdown_text(source) == text
