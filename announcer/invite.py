@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from announcer.config import Config
+from announcer.markdown import markdown_text
 from announcer.render import when
 from announcer.talks import Talk
-from announcer.markdown import markdown_text
 
 PRODID = "-//announcer//announcer//EN"  # no version: a release would change every invite
 METHODS = ("PUBLISH", "CANCEL")

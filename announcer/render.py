@@ -16,9 +16,9 @@ from jinja2.loaders import split_template_path
 from announcer import __version__
 from announcer.config import Config
 from announcer.errors import InputError, Problem
+from announcer.markdown import markdown_html, markdown_text, one_line
 from announcer.plan import Change
 from announcer.talks import Talk
-from announcer.markdown import markdown_html, markdown_text, one_line
 from announcer.text import WIDTH, field, wrap
 
 BUILTIN_KINDS = ("announcement", "reminder", "update", "cancellation")
