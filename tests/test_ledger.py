@@ -1,4 +1,6 @@
 import multiprocessing
+import sqlite3
+import threading
 from pathlib import Path
 import subprocess
 import sys
@@ -113,3 +115,22 @@ def test_claims_wait_for_the_disk_records_do_not(tmp_path):
     assert [s.split(" (")[0] for s in syncs] == [
         "INSERT INTO messages", "PRAGMA synchronous=NORMAL", "BEGIN IMMEDIATE", "INSERT INTO messages",
         "COMMIT", "PRAGMA synchronous=FULL"]
+
+
+def test_a_ledger_opened_while_another_process_writes_the_new_file_waits_for_it(tmp_path):
+    # Two cron runs (or cron and the daemon) may open a ledger that does not exist yet at the same
+    # moment. Switching the file to WAL wants it whole, and while another connection is about to
+    # write it SQLite gives up at once, its busy timeout unused: "database is locked", before.
+    path = tmp_path / "announcer.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE other (x)")
+    other.execute("BEGIN IMMEDIATE")  # about to write, as the other opener setting up its schema
+    release = threading.Timer(0.3, other.commit)
+    release.start()
+    try:
+        with Ledger(path) as ledger:
+            assert ledger.db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            assert ledger.records() == {}
+    finally:
+        release.join()
+        other.close()
