@@ -54,7 +54,9 @@ def _made_safe(source: str) -> str:
     link or the next tag): hence the rounds, tags first and links once no tag is left. They end,
     as each round makes at least one `<`, `[` or `!` plain.
     """
-    while _MAY_NEED_EDITS.search(source):
+    if not _MAY_NEED_EDITS.search(source):
+        return source
+    while True:
         data = source.encode()  # the ranges count bytes
         tags, links = _edits(source, data)
         if not tags and not links:
@@ -62,7 +64,6 @@ def _made_safe(source: str) -> str:
         for at, insert in sorted(tags or links, reverse=True):
             data = data[:at] + insert + data[at:]
         source = data.decode()
-    return source
 
 
 def _edits(source: str, data: bytes) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]]:
