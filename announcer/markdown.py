@@ -1,110 +1,57 @@
-"""Markdown (abstracts, bios) as plain text or as HTML, with raw HTML shown as text (SPEC 2.3).
+"""Markdown (abstracts, bios) as plain text or as HTML, written from the parser's events (SPEC 2.3).
 
-CommonMark is parsed by pulldown-cmark (Rust) through pyromark. markdown-it-py, pure Python,
-took a second to parse the abstracts and bios of a thousand talks, half of `check` (SPEC 7).
+CommonMark is parsed by pulldown-cmark (Rust) through pyromark, once a source; both renderings are
+written here from its events, so that what the organiser wrote can only come out as text: raw
+HTML events are escaped like any text, and a link or image is written as one only when its
+address is http(s), mailto or relative (or a data: image). For everything else the HTML is
+what pulldown-cmark's own writer gives (tests/test_markdown.py compares them).
 """
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
+from urllib.parse import quote
 
 import pyromark
 from markupsafe import Markup
 
 from announcer.text import LABEL_WIDTH, WIDTH, wrap_lines
 
-_MARKDOWN = pyromark.Markdown()  # CommonMark, no extensions
-_NOT_A_TAG = "\ufdd0"  # a Unicode noncharacter: never in text people write
-_MARK = _NOT_A_TAG.encode()
-# The addresses markdown-it-py (and so this tool before) would not link to: scripts, files, data.
-_UNSAFE_ADDRESS = re.compile(r"\s*(?:javascript|vbscript|file|data):", re.IGNORECASE)
-_SAFE_IMAGE = re.compile(r"\s*data:image/(?:gif|png|jpeg|webp);", re.IGNORECASE)
-# Without "<" there is no HTML; without ":" (written plainly, escaped or as an entity) no address.
-_MAY_NEED_EDITS = re.compile(r"[<:\\&]")
+# An address with a scheme must have one of these; one without (a relative address) is harmless.
+_SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):", re.IGNORECASE)
+_SAFE_SCHEMES = {"http", "https", "mailto"}
+_SAFE_IMAGE = re.compile(r"data:image/(?:gif|png|jpeg|webp);", re.IGNORECASE)
+# What browsers ignore in an address before reading its scheme: C0 controls, space; tabs, newlines inside.
+_IGNORED_IN_ADDRESS = re.compile(r"^[\x00-\x20]+|[\t\n\r]")
+_ATTRIBUTE_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"})
+_HREF_KEPT = "!#$%()*+,-./:;=?@^_~&'"  # pulldown-cmark's href-safe characters, & and ' escaped below
 
 
-class _Parsed(NamedTuple):
-    safe_source: str        # the source made safe by `_made_safe`: what the HTML is rendered from
-    events: tuple[Any, ...]  # its Markdown events (pyromark's), for the plain text
+def safe_address(address: str, image: bool = False) -> bool:
+    """Whether a link (or image) may point there: http(s), mailto, relative, or a data: image."""
+    address = _IGNORED_IN_ADDRESS.sub("", address)
+    scheme = _SCHEME.match(address)
+    if scheme is None or scheme.group(1).lower() in _SAFE_SCHEMES:
+        return True
+    return image and bool(_SAFE_IMAGE.match(address))
+
+
+def _href(address: str) -> str:
+    return quote(address, safe=_HREF_KEPT).replace("&", "&amp;").replace("'", "&#x27;")
+
+
+def _name(tag: Any) -> str:
+    return tag if isinstance(tag, str) else next(iter(tag))
 
 
 # A talk's abstract and bio are rendered for several parts and kinds, and a pass may send every
 # announcement before any reminder: room for the sources of a few thousand talks (a few MB at most).
 @lru_cache(maxsize=4096)
-def _parsed(source: str) -> _Parsed:
-    """A source made safe, and its events, once for both renderings."""
-    safe_source = _made_safe(source)
-    events = tuple(_MARKDOWN.events(safe_source))
-    if _NOT_A_TAG in safe_source:
-        events = tuple(_without_mark(event) for event in events)
-    return _Parsed(safe_source, events)
-
-
-def _made_safe(source: str) -> str:
-    """The source with raw HTML and links to scripts made text (SPEC 2.3), by small edits.
-
-    CommonMark passes raw HTML and any link through, and pyromark has no switch for either, so:
-    each `<` that opens an HTML block line or inline tag gets `_NOT_A_TAG` after it, which no tag
-    can begin with and which is taken out of what is rendered; then a link or image to a
-    javascript:, vbscript:, file: or data: address (but data: images), or one whose address holds
-    a tag made text, gets a backslash before it, which makes it plain. Once a tag is text, what
-    follows can read differently (a backtick inside it may now open a code span that holds a
-    link or the next tag): hence the rounds, tags first and links once no tag is left. They end,
-    as each round makes at least one `<`, `[` or `!` plain.
-    """
-    if not _MAY_NEED_EDITS.search(source):
-        return source
-    while True:
-        data = source.encode()  # the ranges count bytes
-        tags, links = _edits(source, data)
-        if not tags and not links:
-            return source
-        for at, insert in sorted(tags or links, reverse=True):
-            data = data[:at] + insert + data[at:]
-        source = data.decode()
-
-
-def _edits(source: str, data: bytes) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]]:
-    """What `_made_safe` inserts where (byte offsets) in one round: for tags, and for links."""
-    tags: list[tuple[int, bytes]] = []
-    links: list[tuple[int, bytes]] = []
-    in_block = False
-    for event, where in _MARKDOWN.events_with_range(source):
-        if not isinstance(event, dict):
-            continue
-        if "Start" in event and event["Start"] == "HtmlBlock" or "End" in event and event["End"] == "HtmlBlock":
-            in_block = "Start" in event
-        elif "InlineHtml" in event or in_block and "Html" in event and _opens_html(event["Html"]):
-            tags.append((data.index(b"<", where["start"]) + 1, _MARK))
-        elif "Start" in event and isinstance(event["Start"], dict):
-            link = event["Start"].get("Link") or event["Start"].get("Image")
-            address = link and link["dest_url"]
-            if link and (_NOT_A_TAG in address + link["title"]
-                         or _UNSAFE_ADDRESS.match(address) and not _SAFE_IMAGE.match(address)):
-                links.append((where["start"], b"\\"))
-    return tags, links
-
-
-def _opens_html(line: str) -> bool:
-    """Whether a line of an HTML block begins with a tag: a line that an autolink begins (it is
-    one once the block above it is text) is left alone. Every such line is made text in the same
-    round, not one by one, which took a round per line: quadratic in a pasted HTML abstract."""
-    if not line.lstrip().startswith("<"):
-        return False
-    events = _MARKDOWN.events(line.lstrip())
-    next(events, None)  # the start of the paragraph (or HTML block) that the line makes alone
-    first = next(events, None)
-    link = first.get("Start") if isinstance(first, dict) else None
-    return not (isinstance(link, dict) and link.get("Link", {}).get("link_type") in ("Autolink", "Email"))
-
-
-def _without_mark(event: Any) -> Any:
-    """The event with `_NOT_A_TAG` taken out of its text."""
-    if isinstance(event, dict) and ("Text" in event or "Code" in event):
-        return {kind: text.replace(_NOT_A_TAG, "") for kind, text in event.items()}
-    return event
+def _events(source: str) -> tuple[Any, ...]:
+    """The source's Markdown events (CommonMark, no extensions), once for both renderings."""
+    return tuple(pyromark.events(source))
 
 
 @lru_cache(maxsize=4096)
@@ -113,7 +60,7 @@ def markdown_text(source: str | None, width: int = WIDTH) -> str:
     if not source:
         return ""
     text = _PlainText(width)
-    for event in _parsed(source).events:
+    for event in _events(source):
         text.add(event)
     text.write_text()
     return "\n".join(text.lines).strip("\n")
@@ -140,8 +87,10 @@ class _PlainText:
             self.write_text()
             self.lines.append(self.prefixes()[0] + "-" * 20)
             self.separate()
-        elif "Text" in event or "Code" in event:
-            self.pieces.append(event.get("Text", event.get("Code")))
+        elif "Text" in event or "Code" in event or "InlineHtml" in event:  # raw HTML is text
+            self.pieces.append(event.get("Text") or event.get("Code") or event.get("InlineHtml"))
+        elif "Html" in event:  # a line of an HTML block, which reads as a paragraph
+            self.pieces.append(event["Html"].replace("\n", " "))
         elif "Start" in event:
             self.start(event["Start"])
         elif "End" in event:
@@ -150,7 +99,9 @@ class _PlainText:
     def start(self, tag: Any) -> None:
         name = tag if isinstance(tag, str) else next(iter(tag))
         if name == "Link":
-            self.links.append((tag["Link"]["dest_url"], len(self.pieces)))
+            link = tag["Link"]
+            shown = link["link_type"] == "Email" or safe_address(link["dest_url"])
+            self.links.append((link["dest_url"] if shown else "", len(self.pieces)))
         elif name not in ("Emphasis", "Strong", "Image"):
             self.write_text()  # a block starts: the text of a tight item before it is done
             if name == "List":
@@ -177,7 +128,7 @@ class _PlainText:
             self.pieces.clear()
             self.lines.extend(f"{first if n == 0 else rest}    {line}".rstrip() for n, line in enumerate(code))
             self.separate()
-        elif name in ("Paragraph", "Heading"):
+        elif name in ("Paragraph", "Heading", "HtmlBlock"):
             self.write_text()
             self.separate()
         elif name == "Item":
@@ -232,7 +183,140 @@ def one_line(source: str | None, width: int = WIDTH - LABEL_WIDTH) -> str:
 
 @lru_cache(maxsize=4096)
 def markdown_html(source: str | None) -> Markup:
-    """Markdown as HTML; raw HTML and links to scripts in the source show as text, never pass through."""
+    """Markdown as HTML; raw HTML shows as text, and a link to a script or file is not a link."""
     if not source:
         return Markup("")
-    return Markup(_MARKDOWN.html(_parsed(source).safe_source).replace(_NOT_A_TAG, ""))
+    html = _HtmlWriter()
+    html.write_all(iter(_events(source)))
+    return Markup("".join(html.parts))
+
+
+# The tags that a start or end event without details writes: (text, whether it opens a block).
+_OPENING = {"Paragraph": ("<p>", True), "HtmlBlock": ("<p>", True), "Item": ("<li>", True),
+            "Emphasis": ("<em>", False), "Strong": ("<strong>", False)}
+_CLOSING = {"Paragraph": "</p>\n", "Item": "</li>\n", "Emphasis": "</em>", "Strong": "</strong>",
+            "CodeBlock": "</code></pre>\n"}
+
+
+def _escaped(text: str) -> str:
+    """Text as HTML body text (quotes kept, as pulldown-cmark writes them)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class _HtmlWriter:
+    """Markdown events written as HTML, tag for tag as pulldown-cmark writes them, but for raw
+    HTML, which is escaped as text (an HTML block becomes a paragraph), and unsafe addresses."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.links: list[bool] = []    # for each open link: whether its <a> was written
+
+    def open_block(self, tag: str) -> None:
+        """A block's opening tag, at the start of a line."""
+        if self.parts and self.parts[-1][-1] != "\n":
+            self.parts.append("\n")
+        self.parts.append(tag)
+
+    def write_all(self, events: Any) -> None:
+        parts = self.parts
+        for event in events:
+            if event.__class__ is str:
+                if event == "SoftBreak":
+                    parts.append("\n")
+                elif event == "HardBreak":
+                    parts.append("<br />\n")
+                elif event == "Rule":
+                    self.open_block("<hr />\n")
+                continue
+            ((key, value),) = event.items()
+            if key == "Text" or key == "Html" or key == "InlineHtml":  # raw HTML is text like any other
+                if value:
+                    parts.append(_escaped(value))
+            elif key == "Start":
+                if value.__class__ is str and value in _OPENING:
+                    tag, block = _OPENING[value]
+                    self.open_block(tag) if block else parts.append(tag)
+                else:
+                    self.start(value, events)
+            elif key == "End":
+                closing = _CLOSING.get(value) if value.__class__ is str else None
+                if closing is not None:
+                    parts.append(closing)
+                else:
+                    self.end(value)
+            elif key == "Code":
+                parts.append(f"<code>{_escaped(value)}</code>")
+
+    def start(self, tag: Any, events: Any) -> None:
+        name = _name(tag)
+        if name == "Heading":
+            self.open_block(f"<{tag['Heading']['level'].lower()}>")
+        elif name == "BlockQuote":
+            self.open_block("<blockquote>\n")
+        elif name == "List":
+            start = tag["List"]
+            self.open_block("<ul>\n" if start is None else "<ol>\n" if start == 1 else f'<ol start="{start}">\n')
+        elif name == "CodeBlock":
+            kind = tag["CodeBlock"]
+            language = kind["Fenced"].split(" ")[0] if isinstance(kind, dict) else ""
+            self.open_block(f'<pre><code class="language-{language.translate(_ATTRIBUTE_ESCAPES)}">'
+                            if language else "<pre><code>")
+        elif name == "Link":
+            self.start_link(tag["Link"])
+        elif name == "Image":
+            self.write_image(tag["Image"], _alt_text(events))
+
+    def start_link(self, link: dict) -> None:
+        address = link["dest_url"]
+        if link["link_type"] == "Email":
+            address = "mailto:" + address
+        elif not safe_address(address):
+            self.links.append(False)
+            return
+        self.links.append(True)
+        title = f' title="{link["title"].translate(_ATTRIBUTE_ESCAPES)}"' if link["title"] else ""
+        self.parts.append(f'<a href="{_href(address)}"{title}>')
+
+    def write_image(self, image: dict, alt: str) -> None:
+        if not safe_address(image["dest_url"], image=True):
+            if alt:
+                self.parts.append(_escaped(alt))
+            return
+        title = f' title="{image["title"].translate(_ATTRIBUTE_ESCAPES)}"' if image["title"] else ""
+        self.parts.append(f'<img src="{_href(image["dest_url"])}" alt="{alt.translate(_ATTRIBUTE_ESCAPES)}"{title} />')
+
+    def end(self, tag: Any) -> None:
+        name = _name(tag)
+        if name == "Link":
+            if self.links.pop():
+                self.parts.append("</a>")
+        elif name == "Heading":
+            self.parts.append(f"</{tag['Heading'].lower()}>\n")
+        elif name == "List":
+            self.parts.append("</ol>\n" if tag["List"] else "</ul>\n")
+        elif name == "BlockQuote":
+            self.parts.append("</blockquote>\n")
+        elif name == "HtmlBlock":  # its lines end in newlines: the paragraph ends on the last one
+            if self.parts and self.parts[-1].endswith("\n"):
+                self.parts[-1] = self.parts[-1][:-1]
+            self.parts.append("</p>\n")
+
+
+def _alt_text(events: Any) -> str:
+    """An image's description as plain text: the events up to the image's end, read from `events`."""
+    depth = 0
+    pieces = []
+    for event in events:
+        if isinstance(event, str):  # a break or a rule
+            pieces.append(" ")
+            continue
+        ((key, value),) = event.items()
+        if key == "Start":
+            depth += 1
+        elif key == "End":
+            if depth == 0:
+                break
+            depth -= 1
+        elif key != "Html":
+            pieces.append(value)
+    return "".join(pieces)
