@@ -65,7 +65,7 @@ def init(directory: Path = typer.Argument(Path("."), metavar="[DIR]")) -> None:
 @app.command()
 def check(now: Optional[str] = typer.Option(None, help="Act as if it were this ISO 8601 time.")) -> None:
     """Load config, talks and templates, render every planned message; print every problem."""
-    from announcer.check import check_series
+    from announcer.commands.check import check_series
 
     try:
         report = check_series(state["config"], now)
@@ -148,7 +148,7 @@ def send(
 @app.command()
 def daemon(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every pass, not only sends.")) -> None:
     """Run until stopped, sending each message on time."""
-    from announcer.daemon import run_daemon
+    from announcer.run.daemon import run_daemon
 
     try:
         code = run_daemon(state["config"], verbose=verbose)

@@ -8,9 +8,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from announcer.config import Config, MessageRule
-from announcer.talks import Talk
-from announcer.timing import due_time, format_duration
+from announcer.sources.config import Config, MessageRule
+from announcer.sources.talks import Talk
+from announcer.sources.timing import due_time, format_duration
 
 
 @dataclass(frozen=True)

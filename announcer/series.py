@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from announcer.config import MASK, Config, did_you_mean, find_config, load_config
-from announcer.cores import in_chunks
-from announcer.dispatch import Dispatcher, PassResult
+from announcer.deliver.dispatch import Dispatcher, PassResult
+from announcer.deliver.ledger import Ledger
 from announcer.errors import AnnouncerError, InputError
-from announcer.ledger import Ledger
 from announcer.plan import Plan, PlannedMessage
-from announcer.talks import Talk, TalkSet, load_talks
-from announcer.timing import parse_now
+from announcer.run.workers import in_chunks
+from announcer.sources.config import MASK, Config, did_you_mean, find_config, load_config
+from announcer.sources.talks import Talk, TalkSet, load_talks
+from announcer.sources.timing import parse_now
 
 UPCOMING = ("pending", "due", "retry", "skipped", "failed", "uncertain")
 
@@ -98,9 +98,9 @@ def smtp_password(config: Config) -> str | None:
 
 def make_dispatcher(loaded: Loaded, ledger: Ledger | None, dry_run: bool, log=None) -> Dispatcher:
     """The dispatcher for a series: the configured transport to send, a DryRunTransport to preview."""
-    from announcer.message import build_message
-    from announcer.render import Renderer
-    from announcer.transport import DryRunTransport, open_transport
+    from announcer.compose.message import build_message
+    from announcer.compose.render import Renderer
+    from announcer.deliver.transport import DryRunTransport, open_transport
 
     config = loaded.config
     approved = approved_password(config, dry_run)
@@ -195,7 +195,7 @@ class Previewer:
     out: Path | None
 
     def __call__(self, named: Sequence[tuple[PlannedMessage, str]]) -> list[Preview]:
-        from announcer.message import mailman_warnings, preview_text, to_bytes
+        from announcer.compose.message import mailman_warnings, preview_text, to_bytes
 
         result = self.dispatcher.deliver_all([message for message, _ in named], self.now, "preview")
         previews = []
@@ -253,7 +253,7 @@ def _choose(loaded: Loaded, plan: Plan, talk_id: str | None, kind: str | None) -
 def send_command(config_option: str | None, talk_id: str | None, kind: str | None, *, dry_run: bool,
                  force: bool, now_text: str | None) -> tuple[str, int]:
     """`send TALK --kind KIND` or `send --due`: returns the report and the exit code."""
-    from announcer.message import preview_text
+    from announcer.compose.message import preview_text
 
     loaded = load_series(config_option)
     now = now_from(now_text)

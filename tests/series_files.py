@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from announcer.config import Config, load_config
-from announcer.talks import Talk, load_talk_file
+from announcer.sources.config import Config, load_config
+from announcer.sources.talks import Talk, load_talk_file
 
 BASE_CONFIG = """\
 [series]

@@ -9,6 +9,7 @@ from icalendar import Calendar
 from typer.testing import CliRunner
 
 from announcer.cli import app
+
 from conftest import write_config
 
 runner = CliRunner()

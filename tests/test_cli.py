@@ -263,7 +263,7 @@ def test_check_builds_the_first_message_of_each_kind_in_full(tmp_path, monkeypat
     def failing_invite(config, talk, *, method, sequence, now):
         raise AnnouncerError(f"no invite for {talk.id}")
 
-    monkeypatch.setattr("announcer.invite.build_invite", failing_invite)
+    monkeypatch.setattr("announcer.compose.message.build_invite", failing_invite)
     config = write_series(tmp_path, {"pennington.yaml": PENNINGTON,
                                      "second.yaml": PENNINGTON.replace("2027-02-21", "2027-02-28")})
     result = run("--config", config, "check", "--now", "2027-02-01T00:00Z")
@@ -277,7 +277,7 @@ def test_check_builds_the_next_message_of_a_kind_whose_first_fails_to_render(tmp
     def failing_invite(config, talk, *, method, sequence, now):
         raise AnnouncerError(f"no invite for {talk.id}")
 
-    monkeypatch.setattr("announcer.invite.build_invite", failing_invite)
+    monkeypatch.setattr("announcer.compose.message.build_invite", failing_invite)
     (tmp_path / "overrides").mkdir()
     (tmp_path / "overrides" / "announcement.subject.j2").write_text(
         '{% if talk.id == "pennington" %}{{ talk.room }}{% endif %}{{ talk.title }}\n')
@@ -289,7 +289,7 @@ def test_check_builds_the_next_message_of_a_kind_whose_first_fails_to_render(tmp
     assert result.exit_code == 1
     errors = [line.split(": ", 1)[1] for line in result.stderr.splitlines()]
     assert errors[1:] == ["announcement: no invite for second", "reminder: no invite for pennington"]
-    assert "'announcer.talks.Talk object' has no attribute 'room'" in errors[0]
+    assert "'announcer.sources.talks.Talk object' has no attribute 'room'" in errors[0]
 
 
 def test_preview_reports_every_message_whose_template_fails_and_writes_the_others(tmp_path):
@@ -300,7 +300,7 @@ def test_preview_reports_every_message_whose_template_fails_and_writes_the_other
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         f"{talk} reminder: {tmp_path}/overrides/reminder.subject.j2:2: template error: "
-        "'announcer.talks.Talk object' has no attribute 'room'" for talk in ("pennington", "second")]
+        "'announcer.sources.talks.Talk object' has no attribute 'room'" for talk in ("pennington", "second")]
     written = ["pennington.announcement.eml", "second.announcement.eml"]
     assert sorted(path.name for path in out.iterdir()) == written
     assert result.stdout == "".join(f"wrote {out / name}\n" for name in written)

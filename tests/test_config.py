@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from announcer.config import find_config, load_config
 from announcer.errors import InputError
+from announcer.sources.config import find_config, load_config
 
 from series_files import BASE_CONFIG, write_series
 

@@ -18,13 +18,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from announcer import watch
-from announcer.config import load_config
-from announcer.daemon import DaemonCore, Wake
 from announcer.errors import LockedError
-from announcer.lock import DaemonLock
 from announcer.plan import message_id_for
-from announcer.watch import FolderWatch
+from announcer.run import watch
+from announcer.run.daemon import DaemonCore, Wake
+from announcer.run.lock import DaemonLock
+from announcer.run.watch import FolderWatch
+from announcer.sources.config import load_config
 
 from conftest import write_config
 from smtp_server import PASSWORD, MailServer

@@ -7,7 +7,8 @@ import sys
 from typer.testing import CliRunner
 
 from announcer.cli import app
-from announcer.ledger import Ledger
+from announcer.deliver.ledger import Ledger
+
 from conftest import write_config
 from smtp_server import PASSWORD, PASSWORD_ENV
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar
 
-from announcer.config import Config
-from announcer.invite import build_invite, invite_texts
-from announcer.talks import Talk
+from announcer.compose.invite import build_invite, invite_texts
+from announcer.sources.config import Config
+from announcer.sources.talks import Talk
 
 from golden_files import assert_golden
 from series_files import load_mad_talks

@@ -1,12 +1,12 @@
 import multiprocessing
 import sqlite3
-import threading
-from pathlib import Path
 import subprocess
 import sys
+import threading
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
-from announcer.ledger import Ledger, retry_delay
+from announcer.deliver.ledger import Ledger, retry_delay
 from announcer.plan import PlannedMessage
 
 NOW = datetime(2027, 2, 14, 14, 0, tzinfo=timezone.utc)
@@ -86,7 +86,7 @@ def test_concurrent_claims_have_one_winner(tmp_path):
 def test_claim_of_a_dead_process_becomes_uncertain(tmp_path):
     path = tmp_path / "l.db"
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from test_ledger import message, NOW;"
-            "from announcer.ledger import Ledger; assert Ledger(sys.argv[2]).claim(message(), NOW)")
+            "from announcer.deliver.ledger import Ledger; assert Ledger(sys.argv[2]).claim(message(), NOW)")
     subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(path)], check=True, timeout=60)
     with Ledger(path) as ledger:
         assert ledger.records()["talk/announcement"].state == "claimed"

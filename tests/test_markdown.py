@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from announcer import markdown
-from announcer.markdown import markdown_html, markdown_text, one_line
+from announcer.compose import markdown
+from announcer.compose.markdown import markdown_html, markdown_text, one_line
 
 
 def test_markdown_to_html_and_to_wrapped_text():

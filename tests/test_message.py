@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import copy
+import email
 import quopri
 import random
-import email
 import re
 from datetime import datetime, timezone
 from email import policy
@@ -15,13 +15,22 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar
 
-from announcer.config import Config, load_config
-from announcer.plan import fresh_message_id, message_id_for
-from announcer.message import (POLICY, _part, base64_lines, build_message, mailman_warnings, preview_text,
-                               quoted_printable, size_bound, to_bytes, wire_bytes)
-from announcer.plan import Change, PlannedMessage
-from announcer.render import Renderer
-from announcer.talks import Talk
+from announcer.compose.message import (
+    POLICY,
+    _part,
+    base64_lines,
+    build_message,
+    mailman_warnings,
+    preview_text,
+    quoted_printable,
+    size_bound,
+    to_bytes,
+    wire_bytes,
+)
+from announcer.compose.render import Renderer
+from announcer.plan import Change, PlannedMessage, fresh_message_id, message_id_for
+from announcer.sources.config import Config, load_config
+from announcer.sources.talks import Talk
 
 from golden_files import assert_golden
 from series_files import load_mad_talks
@@ -293,7 +302,7 @@ def test_the_quick_writers_write_what_the_email_package_writes(tmp_path, talk):
 
 @pytest.mark.parametrize("body", ["one\ntwo\n", "crlf\r\nline\r\n", "lone\rcr\n", "mixed\r\nand\nboth\r", ""])
 def test_the_quick_generator_ends_lines_as_the_email_package_does(body):
-    from announcer.message import _flat
+    from announcer.compose.message import _flat
 
     part = MIMEPart(policy=POLICY)
     part["Content-Type"] = "text/plain"
@@ -339,7 +348,7 @@ def test_quoted_printable_decodes_to_the_text_in_lines_of_at_most_76():
 
 
 def test_the_quoted_printable_bound_is_above_the_encoding_and_close_to_it_for_prose():
-    from announcer.message import _qp_bound
+    from announcer.compose.message import _qp_bound
 
     rng = random.Random(5)
     pieces = ["word", " ", "\t", "=", "\n", "\r", "\r\n", "é", "€", "\u2028", ".", "x" * 90, "= ", " \n"]

@@ -1,9 +1,9 @@
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from announcer.config import load_config
 from announcer.plan import Announced, Record, message_id_for, plan_messages, sendable
-from announcer.talks import load_talks
+from announcer.sources.config import load_config
+from announcer.sources.talks import load_talks
 
 from series_files import PENNINGTON, write_series
 

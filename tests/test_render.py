@@ -11,13 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from announcer.config import Config
+from announcer.compose.mailman import command_word
+from announcer.compose.render import (
+    BUILTIN_KINDS,
+    Renderer,
+    _bytecode_cache,
+    _environment,
+    _one_blank_line_at_most,
+    when,
+    when_short,
+)
 from announcer.errors import InputError
-from announcer.message import command_word
 from announcer.plan import Change
-from announcer.render import (BUILTIN_KINDS, Renderer, _bytecode_cache, _environment, _one_blank_line_at_most,
-                              when, when_short)
-from announcer.talks import Talk
+from announcer.sources.config import Config
+from announcer.sources.talks import Talk
 
 from series_files import load_mad_talks
 

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from announcer.config import load_config
-from announcer.talks import load_talk_file, load_talks
+from announcer.sources.config import load_config
+from announcer.sources.talks import load_talk_file, load_talks
 
 from series_files import PENNINGTON, write_series
 
@@ -188,7 +188,7 @@ def test_all_problems_in_one_run(tmp_path):
 def test_libyaml_and_pure_python_parsers_read_the_same_values_and_lines():
     import yaml
 
-    from announcer.yamlfile import _FastLineLoader, _LineLoader
+    from announcer.sources.yamlfile import _FastLineLoader, _LineLoader
 
     def same(a, b):
         assert a == b and type(a) is type(b)
@@ -206,7 +206,7 @@ def test_libyaml_and_pure_python_parsers_read_the_same_values_and_lines():
 
 
 def test_talk_files_are_the_yaml_files_of_the_folder_in_name_order(tmp_path):
-    from announcer.talks import talk_paths
+    from announcer.sources.talks import talk_paths
 
     for name in ("b.yml", "a.yaml", "notes.txt", ".yaml", "c.YAML"):
         (tmp_path / name).write_text("")

@@ -2,8 +2,16 @@ from datetime import datetime, time, timedelta, timezone
 
 import pytest
 
-from announcer.timing import (due_time, format_duration, is_ambiguous, load_zone, localize,
-                              parse_duration, parse_now, parse_time_of_day)
+from announcer.sources.timing import (
+    due_time,
+    format_duration,
+    is_ambiguous,
+    load_zone,
+    localize,
+    parse_duration,
+    parse_now,
+    parse_time_of_day,
+)
 
 NEW_YORK = load_zone("America/New_York")
 ZURICH = load_zone("Europe/Zurich")

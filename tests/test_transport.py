@@ -6,17 +6,18 @@ import mailbox
 import socket
 import time
 from dataclasses import replace
+from datetime import datetime, timezone
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from announcer.config import Smtp, load_config
+from announcer.deliver.transport import DryRunTransport, MaildirTransport, SmtpTransport, open_transport
 from announcer.errors import PermanentFailure, TemporaryFailure, UncertainDelivery
-from announcer.transport import MaildirTransport, DryRunTransport, SmtpTransport, open_transport
+from announcer.sources.config import Smtp, load_config
+
 from conftest import write_config
 from smtp_server import PASSWORD, USERNAME, MailServer
 

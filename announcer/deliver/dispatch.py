@@ -10,12 +10,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import EmailMessage
 
-from announcer.config import Config
-from announcer.errors import (AnnouncerError, ExitCode, PermanentFailure, TemporaryFailure,
-                              UncertainDelivery)
-from announcer.ledger import ABANDONED, Ledger, retry_delay
+from announcer.deliver.ledger import ABANDONED, Ledger, retry_delay
+from announcer.errors import AnnouncerError, ExitCode, PermanentFailure, TemporaryFailure, UncertainDelivery
 from announcer.plan import FACT_KINDS, Plan, PlannedMessage, fresh_message_id, plan_messages, sendable
-from announcer.talks import Talk
+from announcer.sources.config import Config
+from announcer.sources.talks import Talk
 
 UNDELIVERED = ("retry", "failed", "uncertain")
 MISSED_DETAIL = "its talk started before it could be sent"

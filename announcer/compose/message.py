@@ -17,22 +17,16 @@ from functools import lru_cache
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
-from announcer.config import MASK, Config
+from announcer.compose.invite import build_invite, invite_texts
+from announcer.compose.mailman import command_warnings, size_warnings
 from announcer.plan import PlannedMessage
-from announcer.talks import Talk
+from announcer.sources.config import MASK, Config
+from announcer.sources.talks import Talk
 
 if TYPE_CHECKING:
-    from announcer.render import Rendered, Renderer
+    from announcer.compose.render import Rendered, Renderer
 
 INVITE_NAME = "invite.ics"
-# Words Mailman takes for a command at the start of the Subject or of one of the first lines
-# of the text (MM2 Utils.is_administrivia, MM3 rules/administrivia.py and the -request
-# commands); a match holds the post for moderation. standards.md section E, SPEC 4.3.
-MAILMAN_COMMANDS = frozenset({
-    "confirm", "echo", "end", "help", "info", "join", "leave", "lists", "options", "password",
-    "remove", "set", "stop", "subscribe", "unsubscribe", "who",
-})
-COMMAND_LINES = 10
 # Boundaries: the same in every message, which makes its bytes reproducible. "=_" never occurs
 # in a quoted-printable or base64 body, and the two differ, so neither can end a part early.
 MIXED_BOUNDARY = "=_announcer_mixed"
@@ -127,12 +121,6 @@ def _policy() -> policy.EmailPolicy:
 POLICY = _policy()
 
 
-def command_word(line: str) -> str | None:
-    """The Mailman command word a line begins with, or None."""
-    words = line.split(maxsplit=1)
-    return words[0].lower() if words and words[0].lower() in MAILMAN_COMMANDS else None
-
-
 def calendar_method(kind: str) -> str:
     """The iTIP METHOD a message of this kind carries."""
     return "CANCEL" if kind == "cancellation" else "PUBLISH"
@@ -152,8 +140,6 @@ INVITES_KEPT = 4096  # some MB: a pass may send every announcement before the fi
 
 def _invite(config: Config, talk: Talk, method: str, sequence: int, now: datetime) -> EncodedInvite:
     """build_invite, made once a pass for each talk (its announcement and reminder carry the same)."""
-    from announcer.invite import build_invite  # not at the top: invite imports render, which imports this
-
     if _INVITES and next(iter(_INVITES))[-1] != now:
         _INVITES.clear()  # a pass at another time: it stamps another DTSTAMP
     # Everything build_invite reads: the talk and the series (frozen values), the sender, the rest.
@@ -304,29 +290,6 @@ def mailman_warnings(msg: EmailMessage, max_size: int, size: int | None = None) 
     return size_warnings(size, max_size) + command_warnings(str(msg.get("Subject", "")), text_part(msg))
 
 
-def size_warnings(size: int, max_size: int) -> list[str]:
-    """A warning when a message of `size` bytes is over the list's limit."""
-    if size <= max_size:
-        return []
-    return [f"the message is {size / 1024:.1f} KB, over the list's limit of "
-            f"{max_size / 1024:.0f} KB: Mailman holds it for a moderator"]
-
-
-def command_warnings(subject: str, text: str) -> list[str]:
-    """A warning for a Mailman command word at the start of the subject or of a first line of text."""
-    warnings = []
-    if word := command_word(subject):
-        warnings.append(f'the Subject begins with "{word}", a Mailman command word: '
-                        "the list may hold the post")
-    # The first ten lines that are not blank: MM3 counts blank lines, MM2 does not.
-    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    for number, line in lines[:COMMAND_LINES]:
-        if word := command_word(line):
-            warnings.append(f'text line {number} begins with "{word}", a Mailman command word: '
-                            "the list may hold the post (reword it)")
-    return warnings
-
-
 def size_bound(config: Config, talk: Talk, planned: PlannedMessage, rendered: Rendered,
                approved: str | None) -> int:
     """More bytes than build_message's message can have, found without building it.
@@ -342,8 +305,6 @@ def size_bound(config: Config, talk: Talk, planned: PlannedMessage, rendered: Re
     - FIXED_BYTES for property and header names, part headers and boundaries (about 2 KB).
     tests/test_message.py checks the bound on the example talks and on hostile ones.
     """
-    from announcer.invite import invite_texts
-
     mail = config.mail
     invite_values = invite_texts(config, talk, calendar_method(planned.kind)).values()
     header_values = [rendered.subject, str(mail.sender), *map(str, mail.to), str(mail.reply_to or ""),

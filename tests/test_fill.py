@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 import textwrap
 
-from announcer.message import command_word
-from announcer.markdown import one_line
-from announcer.text import _fill, field, wrap
+from announcer.compose.fill import _fill, field, wrap
+from announcer.compose.mailman import command_word
+from announcer.compose.markdown import one_line
 
 
 def test_helpers_take_a_width_a_template_computed_as_a_float():

@@ -10,9 +10,9 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from announcer import cores
 from announcer.cli import app
 from announcer.errors import AnnouncerError, InputError, Problem
+from announcer.run import workers as cores
 
 from series_files import BASE_CONFIG, write_series
 
@@ -123,7 +123,7 @@ def test_check_builds_one_message_of_each_kind_in_full_whichever_worker_has_it(t
     def failing_invite(config, talk, *, method, sequence, now):
         raise AnnouncerError(f"no invite for {talk.id}")
 
-    monkeypatch.setattr("announcer.invite.build_invite", failing_invite)
+    monkeypatch.setattr("announcer.compose.message.build_invite", failing_invite)
     config = write_series(tmp_path, many_talks(24, oversized=False))
     check = runner.invoke(app, ["--config", str(config), "check", "--now", "2027-02-01T00:00Z"])
     assert check.exit_code == 1

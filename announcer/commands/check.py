@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import chain
 
-from announcer.cores import in_chunks
 from announcer.errors import AnnouncerError, InputError, Problem
 from announcer.plan import PlannedMessage
+from announcer.run.workers import in_chunks
 from announcer.series import Loaded, approved_password, load_series, local_time, now_from, plan_at
-from announcer.talks import Talk
+from announcer.sources.talks import Talk
 
 TBA_WARNING_WINDOW = timedelta(hours=48)
 
@@ -66,7 +66,7 @@ class MessageChecker:
     """The problems of planned messages: their templates' errors, and what would make Mailman hold them."""
 
     def __init__(self, loaded: Loaded, now: datetime, build_in_full: frozenset[str] = frozenset()):
-        from announcer.render import Renderer
+        from announcer.compose.render import Renderer
 
         self.config = loaded.config
         self.talks = {talk.id: talk for talk in loaded.talks}
@@ -97,7 +97,7 @@ class MessageChecker:
         what only building a message meets (its headers, its invite) is met here as in `send`; when
         that message's templates fail, the next of its kind that this process renders is built.
         """
-        from announcer.message import build_message, command_warnings, size_bound, size_warnings, to_bytes
+        from announcer.compose.message import build_message, command_warnings, size_bound, size_warnings, to_bytes
 
         try:
             rendered = self.renderer.render(talk, message.kind, changes=message.changes, sequence=message.sequence)

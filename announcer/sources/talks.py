@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from announcer.config import Series, did_you_mean
 from announcer.errors import Problem
-from announcer.timing import is_ambiguous, load_zone, localize, parse_duration
-from announcer.yamlfile import LineDict, read_yaml
+from announcer.sources.config import Series, did_you_mean
+from announcer.sources.timing import is_ambiguous, load_zone, localize, parse_duration
+from announcer.sources.yamlfile import LineDict, read_yaml
 
 STATUSES = ("confirmed", "tentative", "cancelled")
 TALK_KEYS = {"id", "title", "speaker", "start", "end", "duration", "timezone", "location",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from announcer.config import Config
-from announcer.markdown import markdown_text
-from announcer.render import when
-from announcer.talks import Talk
+from announcer.compose.markdown import markdown_text
+from announcer.compose.wording import when
+from announcer.sources.config import Config
+from announcer.sources.talks import Talk
 
 PRODID = "-//announcer//announcer//EN"  # no version: a release would change every invite
 METHODS = ("PUBLISH", "CANCEL")

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pyromark
 from markupsafe import Markup
 
-from announcer.text import LABEL_WIDTH, WIDTH, wrap_lines
+from announcer.compose.fill import LABEL_WIDTH, WIDTH, wrap_lines
 
 # An address with a scheme must have one of these; one without (a relative address) is harmless.
 _SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):", re.IGNORECASE)

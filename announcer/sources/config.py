@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from announcer.errors import InputError, Problem
-from announcer.timing import load_zone, parse_duration, parse_time_of_day
+from announcer.sources.timing import load_zone, parse_duration, parse_time_of_day
 
 CONFIG_ENV = "ANNOUNCER_CONFIG"
 AUTOMATIC_KINDS = ("update", "cancellation")

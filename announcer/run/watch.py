@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from announcer.config import Series
-from announcer.talks import TalkFile, TalkSet, combine, load_talk_file, talk_paths
+from announcer.sources.config import Series
+from announcer.sources.talks import TalkFile, TalkSet, combine, load_talk_file, talk_paths
 
 Stamp = tuple[int, int, int]          # mtime_ns, size, inode: a save by rename changes the inode
 SETTLE_TRIES = 4                      # act on a folder that keeps changing after this many looks

@@ -12,11 +12,11 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from announcer.compose.message import wire_bytes
 from announcer.errors import DeliveryError, PermanentFailure, TemporaryFailure, UncertainDelivery
-from announcer.message import wire_bytes
 
 if TYPE_CHECKING:
-    from announcer.config import Config, Smtp
+    from announcer.sources.config import Config, Smtp
 
 _LINE_START_DOT = re.compile(rb"^\.", re.MULTILINE)
 

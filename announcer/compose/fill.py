@@ -6,7 +6,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from announcer.message import command_word
+from announcer.compose.mailman import command_word
 
 WIDTH = 72
 LABEL_WIDTH = 10  # "Speakers: " is the longest label of the text templates

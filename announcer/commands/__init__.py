@@ -1,0 +1,1 @@
+"""What each command does, returning text and exit codes for cli.py to print."""

@@ -1,0 +1,1 @@
+"""One message: its templates, wording, Markdown, text filling, invite, MIME and the list's rules."""

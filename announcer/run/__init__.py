@@ -1,0 +1,1 @@
+"""Running for a long time or on many cores: the daemon, file watching, its lock and worker processes."""

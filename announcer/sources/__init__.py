@@ -1,0 +1,1 @@
+"""What the organiser wrote: the series' config, its talk files, and their times."""
