@@ -13,11 +13,24 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperGroup
 
 from announcer import __version__
-from announcer.errors import AnnouncerError, ExitCode, UsageError
+from announcer.errors import AnnouncerError, ExitCode, Problem, UsageError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+
+class _Commands(TyperGroup):
+    """The commands, with the product's errors caught here once: one line on stderr, the named exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except AnnouncerError as error:
+            typer.echo(str(error), err=True)
+            raise typer.Exit(int(error.exit_code)) from None
+
+
+app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None,
                   help="Announce seminar talks to a mailing list: on time, exactly once.")
 state: dict[str, Optional[str]] = {"config": None}
@@ -39,15 +52,10 @@ def root(
     state["config"] = config
 
 
-def fail(error: AnnouncerError) -> typer.Exit:
-    """Print an error as its one line(s) on stderr and give the exit to raise."""
-    typer.echo(str(error), err=True)
-    return typer.Exit(int(error.exit_code))
-
-
-def warn(lines: list) -> None:
-    for line in lines:
-        typer.echo(str(line) if str(line).split(":", 1)[0] else f"warning: {line}", err=True)
+def warn(warnings: list[str | Problem]) -> None:
+    """Print warnings on stderr: a problem with its place (`path:line: warning: ...`), others as `warning: ...`."""
+    for warning in warnings:
+        typer.echo(str(warning) if isinstance(warning, Problem) else f"warning: {warning}", err=True)
 
 
 @app.command()
@@ -55,11 +63,8 @@ def init(directory: Path = typer.Argument(Path("."), metavar="[DIR]")) -> None:
     """Write a commented announcer.toml, an example talk and a templates/ folder."""
     from announcer.skeleton import write_skeleton
 
-    try:
-        for path in write_skeleton(directory):
-            typer.echo(f"wrote {path}")
-    except AnnouncerError as error:
-        raise fail(error)
+    for path in write_skeleton(directory):
+        typer.echo(f"wrote {path}")
 
 
 @app.command()
@@ -67,10 +72,7 @@ def check(now: Optional[str] = typer.Option(None, help="Act as if it were this I
     """Load config, talks and templates, render every planned message; print every problem."""
     from announcer.commands.check import check_series
 
-    try:
-        report = check_series(state["config"], now)
-    except AnnouncerError as error:
-        raise fail(error)
+    report = check_series(state["config"], now)
     for problem in report.problems:
         typer.echo(str(problem), err=True)
     typer.echo(report.summary)
@@ -85,12 +87,9 @@ def plan(
     now: Optional[str] = typer.Option(None, help="Act as if it were this ISO 8601 time."),
 ) -> None:
     """List the upcoming messages: due time, talk, kind and state."""
-    from announcer.series import plan_rows
+    from announcer.commands.show import plan_rows
 
-    try:
-        table, warnings = plan_rows(state["config"], now, include_all=all_, as_json=json_)
-    except AnnouncerError as error:
-        raise fail(error)
+    table, warnings = plan_rows(state["config"], now, include_all=all_, as_json=json_)
     warn(warnings)
     typer.echo(table)
 
@@ -103,12 +102,9 @@ def preview(
     now: Optional[str] = typer.Option(None, help="Act as if it were this ISO 8601 time."),
 ) -> None:
     """Render messages exactly as they would be sent, without sending or recording anything."""
-    from announcer.series import preview_messages
+    from announcer.commands.preview import preview_messages
 
-    try:
-        output, warnings, errors = preview_messages(state["config"], talk, kind, out, now)
-    except AnnouncerError as error:
-        raise fail(error)
+    output, warnings, errors = preview_messages(state["config"], talk, kind, out, now)
     warn(warnings)
     typer.echo(output, nl=False)
     for error_line in errors:
@@ -127,20 +123,17 @@ def send(
     now: Optional[str] = typer.Option(None, help="Act as if it were this ISO 8601 time."),
 ) -> None:
     """Send one message now (TALK --kind KIND), or every due one (--due)."""
-    from announcer.series import send_command
+    from announcer.commands.send import send_command
 
-    try:
-        if due == bool(talk):
-            raise UsageError("give either TALK --kind KIND or --due")
-        if talk and not kind:
-            raise UsageError("TALK needs --kind KIND (e.g. --kind announcement)")
-        if due and (kind or force):
-            raise UsageError("--due takes no --kind or --force")
-        if now and not due and not dry_run:
-            raise UsageError("--now goes with --due or --dry-run")
-        output, code = send_command(state["config"], talk, kind, dry_run=dry_run, force=force, now_text=now)
-    except AnnouncerError as error:
-        raise fail(error)
+    if due == bool(talk):
+        raise UsageError("give either TALK --kind KIND or --due")
+    if talk and not kind:
+        raise UsageError("TALK needs --kind KIND (e.g. --kind announcement)")
+    if due and (kind or force):
+        raise UsageError("--due takes no --kind or --force")
+    if now and not due and not dry_run:
+        raise UsageError("--now goes with --due or --dry-run")
+    output, code = send_command(state["config"], talk, kind, dry_run=dry_run, force=force, now_text=now)
     typer.echo(output, nl=False)
     raise typer.Exit(code)
 
@@ -150,22 +143,16 @@ def daemon(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log ever
     """Run until stopped, sending each message on time."""
     from announcer.run.daemon import run_daemon
 
-    try:
-        code = run_daemon(state["config"], verbose=verbose)
-    except AnnouncerError as error:
-        raise fail(error)
+    code = run_daemon(state["config"], verbose=verbose)
     raise typer.Exit(code)
 
 
 @app.command()
 def log(talk: Optional[str] = typer.Argument(None, help="Only this talk.")) -> None:
     """The ledger's history: when each message was sent, its Message-ID, or the error."""
-    from announcer.series import log_lines
+    from announcer.commands.show import log_lines
 
-    try:
-        typer.echo(log_lines(state["config"], talk), nl=False)
-    except AnnouncerError as error:
-        raise fail(error)
+    typer.echo(log_lines(state["config"], talk), nl=False)
 
 
 def main() -> None:

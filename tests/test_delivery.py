@@ -233,7 +233,8 @@ def test_missing_approved_variable_stops_before_sending(tmp_path, smtp_plain, mo
 def test_a_pass_keeps_the_message_ids_it_sent_not_the_messages(tmp_path):
     from datetime import datetime
 
-    from announcer.series import load_series, make_dispatcher
+    from announcer.deliver.dispatch import make_dispatcher
+    from announcer.sources.series import load_series
 
     loaded = load_series(str(series(tmp_path)))
     with Ledger(loaded.config.ledger_path) as ledger:

@@ -2,6 +2,7 @@ from datetime import datetime, time, timedelta, timezone
 
 import pytest
 
+from announcer.errors import AnnouncerError
 from announcer.sources.timing import (
     due_time,
     format_duration,
@@ -108,5 +109,5 @@ def test_at_inside_the_gap_moves_to_after_it():
 def test_parse_now():
     assert parse_now("2027-02-14T09:00-05:00") == datetime(2027, 2, 14, 14, 0, tzinfo=timezone.utc)
     assert parse_now("2027-02-14T09:00") == datetime(2027, 2, 14, 9, 0, tzinfo=timezone.utc)
-    with pytest.raises(ValueError):
+    with pytest.raises(AnnouncerError):
         parse_now("next tuesday")

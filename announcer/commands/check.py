@@ -1,8 +1,7 @@
 """`check`: every problem of a series, found by rendering every planned message.
 
 Templates are rendered for every message, which is what can fail; a message is built and
-measured only when a cheap bound says it may be over the list's size limit (SPEC 4.3), so a
-series of a thousand talks is checked in one to two seconds on two cores (SPEC 7, README).
+measured only when a cheap bound says it may be over the list's size limit (SPEC 4.3), (SPEC 7).
 """
 
 from __future__ import annotations
@@ -12,11 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import chain
 
+from announcer.commands.show import local_time, plan_at
+from announcer.deliver.secrets import approved_password
 from announcer.errors import AnnouncerError, InputError, Problem
 from announcer.plan import PlannedMessage
 from announcer.run.workers import in_chunks
-from announcer.series import Loaded, approved_password, load_series, local_time, now_from, plan_at
+from announcer.sources.series import Loaded, load_series
 from announcer.sources.talks import Talk
+from announcer.sources.timing import parse_now
 
 TBA_WARNING_WINDOW = timedelta(hours=48)
 
@@ -39,7 +41,7 @@ def check_series(config_option: str | None, now_text: str | None) -> Report:
         loaded = load_series(config_option, strict=False)
     except InputError as error:
         return Report(error.problems, "the configuration has errors: nothing else was checked")
-    now = now_from(now_text)
+    now = parse_now(now_text)
     config = loaded.config
     plan = plan_at(loaded, now)
     problems = list(loaded.talkset.problems)

@@ -11,9 +11,10 @@ from datetime import datetime
 from email.message import EmailMessage
 
 from announcer.deliver.ledger import ABANDONED, Ledger, retry_delay
-from announcer.errors import AnnouncerError, ExitCode, PermanentFailure, TemporaryFailure, UncertainDelivery
+from announcer.errors import AnnouncerError, ExitCode, InputError, PermanentFailure, TemporaryFailure, UncertainDelivery
 from announcer.plan import FACT_KINDS, Plan, PlannedMessage, fresh_message_id, plan_messages, sendable
 from announcer.sources.config import Config
+from announcer.sources.series import Loaded
 from announcer.sources.talks import Talk
 
 UNDELIVERED = ("retry", "failed", "uncertain")
@@ -176,3 +177,26 @@ class Dispatcher:
             self.recording.record(message, state, now, message_id=message_id, error=detail, next_try=next_try)
         self.log(f"{state:<9} {message.talk_id} {message.kind}: {detail}")
         return Outcome(message, state, detail, message_id=message_id)
+
+
+def make_dispatcher(loaded: Loaded, ledger: Ledger | None, dry_run: bool, log=None) -> Dispatcher:
+    """The dispatcher for a series: the configured transport to send, a DryRunTransport to preview."""
+    from announcer.compose.message import build_message
+    from announcer.compose.render import Renderer
+    from announcer.deliver.secrets import approved_password, smtp_password
+    from announcer.deliver.transport import DryRunTransport, open_transport
+
+    config = loaded.config
+    approved = approved_password(config, dry_run)
+    transport = DryRunTransport() if dry_run else open_transport(config, smtp_password(config))
+    renderer = Renderer(config)
+    if not dry_run:  # a template that does not compile stops a send before anything goes out
+        kinds = [rule.kind for rule in config.messages] + ["update", "cancellation"]
+        if problems := renderer.check(dict.fromkeys(kinds)):
+            raise InputError(problems)
+
+    def build(talk: Talk, message: PlannedMessage, now: datetime):
+        return build_message(config, talk, message, now=now, renderer=renderer, approved=approved)
+
+    return Dispatcher(config=config, talks=loaded.talks, ledger=ledger, transport=transport, build=build,
+                      dry_run=dry_run, log=log or (lambda line: None))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from announcer.errors import AnnouncerError
 from announcer.plan import FACT_KINDS, Announced, PlannedMessage, Record
+from announcer.sources.config import Config
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -232,3 +233,13 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def open_ledger(config: Config, write: bool) -> Ledger | None:
+    """The ledger; for read-only commands None when it does not exist yet (nothing was sent).
+
+    Callers write `with open_ledger(...) or nullcontext() as ledger:` so it is closed either way.
+    """
+    if not write and not config.ledger_path.exists():
+        return None
+    return Ledger(config.ledger_path)

@@ -26,13 +26,13 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from announcer.deliver.dispatch import Dispatcher, PassResult
+from announcer.deliver.dispatch import Dispatcher, PassResult, make_dispatcher
 from announcer.deliver.ledger import FIRST_RETRY, Ledger
 from announcer.errors import AnnouncerError, InputError
 from announcer.run.lock import DaemonLock, notify_systemd
 from announcer.run.watch import FolderWatch, Stamp, TalkFiles, file_stamp, snapshot
-from announcer.series import Loaded, make_dispatcher
 from announcer.sources.config import Config, find_config, load_config
+from announcer.sources.series import Loaded
 from announcer.sources.talks import Talk
 
 HEARTBEAT_SECONDS = 60      # the fallback rescan: also catches a wall clock that jumped (suspend)

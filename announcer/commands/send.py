@@ -1,0 +1,62 @@
+"""`send TALK --kind KIND` and `send --due`: one message, or every due one, through the one pass."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+from announcer.commands.preview import choose
+from announcer.deliver.dispatch import PassResult, make_dispatcher
+from announcer.deliver.ledger import open_ledger
+from announcer.errors import AnnouncerError
+from announcer.plan import Plan, PlannedMessage
+from announcer.sources.series import Loaded, load_series
+from announcer.sources.timing import parse_now
+
+
+def send_command(config_option: str | None, talk_id: str | None, kind: str | None, *, dry_run: bool,
+                 force: bool, now_text: str | None) -> tuple[str, int]:
+    """`send TALK --kind KIND` or `send --due`: returns the report and the exit code."""
+    from announcer.compose.message import preview_text
+
+    loaded = load_series(config_option)
+    now = parse_now(now_text)
+    with open_ledger(loaded.config, write=not dry_run) or nullcontext() as ledger:
+        dispatcher = make_dispatcher(loaded, ledger, dry_run=dry_run)
+        if talk_id is None:
+            result = dispatcher.due_pass(now)
+        else:
+            message = _one_message(loaded, dispatcher.plan(now), talk_id, kind, force)
+            result = dispatcher.deliver_all([message], now, "force" if force else "manual")
+            refused = [o for o in result.outcomes if o.state == "refused"]
+            if refused:
+                raise AnnouncerError(f'{talk_id} {kind}: {refused[0].detail}')
+    return _send_report(result, dry_run, preview_text), int(result.exit_code)
+
+
+def _one_message(loaded: Loaded, plan: Plan, talk_id: str, kind: str, force: bool) -> PlannedMessage:
+    """The talk's message of that kind: the first not yet sent (a kind may be scheduled twice)."""
+    talk = loaded.talk(talk_id)
+    candidates = choose(loaded, plan, talk_id, kind)
+    message = next((m for m in candidates if m.state != "sent"), candidates[0])
+    if message.state == "skipped" and not force:
+        raise AnnouncerError(f'{talk_id} {kind}: the talk is {talk.status}, so nothing is sent for it '
+                             "(change its status, or use --force)")
+    return message
+
+
+def _send_report(result: PassResult, dry_run: bool, preview_text) -> str:
+    lines = []
+    for outcome in result.outcomes:
+        if outcome.state == "dry-run":
+            lines.append(preview_text(outcome.email))
+            lines.append("-" * 72)
+        else:
+            lines.append(str(outcome))
+    lines += [f"warning: {w}" for w in result.warnings]
+    if result.stopped_by:
+        lines.append(f"stopped: {result.stopped_by}")
+    if dry_run:
+        lines.append(f"dry run: {result.count('dry-run')} messages would be sent; nothing was sent or recorded")
+    else:
+        lines.append(result.summary)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,70 @@
+"""`plan` and `log`: what is planned, and what the ledger recorded, as tables or JSON."""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from datetime import datetime
+
+from announcer.deliver.dispatch import Dispatcher
+from announcer.deliver.ledger import open_ledger
+from announcer.plan import Plan
+from announcer.sources.config import Config, find_config, load_config
+from announcer.sources.series import Loaded, load_series
+from announcer.sources.timing import parse_now
+
+UPCOMING = ("pending", "due", "retry", "skipped", "failed", "uncertain")
+
+
+def local_time(moment: datetime, config: Config) -> str:
+    """"Tue 2027-02-23 14:00 EST": a moment in the series' zone, for tables and messages."""
+    return moment.astimezone(config.series.timezone).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def plan_rows(config_option: str | None, now_text: str | None, include_all: bool,
+              as_json: bool) -> tuple[str, list[str]]:
+    """The plan as a table (or JSON): due time in the series zone, talk, kind, state."""
+    loaded = load_series(config_option)
+    now = parse_now(now_text)
+    plan = plan_at(loaded, now)
+    rows = plan.messages + plan.history if include_all else [
+        m for m in plan.messages if m.state in UPCOMING and m.closes > now]
+    rows.sort(key=lambda m: (m.due, m.talk_id, m.key))
+    zone = loaded.config.series.timezone
+    if as_json:
+        data = [{"talk": m.talk_id, "kind": m.kind, "due": m.due.astimezone(zone).isoformat(),
+                 "state": m.state} for m in rows]
+        return json.dumps(data, indent=2), plan.warnings
+    if not rows:
+        return "nothing planned" + ("" if include_all else " (--all shows past messages)"), plan.warnings
+    width = max(len(m.talk_id) for m in rows)
+    kind_width = max(len(m.kind) for m in rows)
+    lines = [f"{'DUE (' + zone.key + ')':<24}  {'TALK':<{width}}  {'KIND':<{kind_width}}  STATE"]
+    lines += [f"{local_time(m.due, loaded.config):<24}  {m.talk_id:<{width}}  {m.kind:<{kind_width}}  {m.state}"
+              for m in rows]
+    return "\n".join(lines), plan.warnings
+
+
+def plan_at(loaded: Loaded, now: datetime) -> Plan:
+    """The plan at `now`, from the talks and the ledger (if there is one yet)."""
+    with open_ledger(loaded.config, write=False) or nullcontext() as ledger:
+        return Dispatcher(loaded.config, loaded.talks, ledger, None, None).plan(now)
+
+
+def log_lines(config_option: str | None, talk_id: str | None) -> str:
+    """The ledger's history as text, oldest first."""
+    config = load_config(find_config(config_option))
+    ledger = open_ledger(config, write=False)
+    if ledger is None:
+        return f"nothing recorded yet (no ledger at {config.ledger_path})\n"
+    with ledger:
+        events = ledger.history(talk_id)
+    if not events:
+        return "nothing recorded" + (f' for talk "{talk_id}"' if talk_id else "") + "\n"
+    lines = []
+    for event in events:
+        detail = event.message_id or ""
+        if event.detail:
+            detail = f"{detail} {event.detail}".strip()
+        lines.append(f"{local_time(event.at, config)}  {event.talk_id}  {event.kind}  {event.state}  {detail}".rstrip())
+    return "\n".join(lines) + "\n"

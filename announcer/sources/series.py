@@ -1,0 +1,38 @@
+"""A series as read from its files: its config and its talks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from announcer.errors import AnnouncerError, InputError
+from announcer.sources.config import Config, did_you_mean, find_config, load_config
+from announcer.sources.talks import Talk, TalkSet, load_talks
+
+
+@dataclass
+class Loaded:
+    """A series' config and talks, as read from its files."""
+
+    config: Config
+    talkset: TalkSet
+
+    @property
+    def talks(self) -> list[Talk]:
+        return self.talkset.talks
+
+    def talk(self, talk_id: str) -> Talk:
+        """The talk with that id, or an error with a did-you-mean hint."""
+        for talk in self.talks:
+            if talk.id == talk_id:
+                return talk
+        hint = did_you_mean(talk_id, [t.id for t in self.talks])
+        raise AnnouncerError(f'no talk "{talk_id}" in {self.config.series.talks_dir}{hint}')
+
+
+def load_series(config_option: str | None, strict: bool = True) -> Loaded:
+    """Load the config and every talk; with strict, any error stops here (nothing is sent)."""
+    config = load_config(find_config(config_option))
+    talkset = load_talks(config.series)
+    if strict and talkset.errors:
+        raise InputError(talkset.problems)
+    return Loaded(config, talkset)
