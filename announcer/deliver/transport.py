@@ -12,7 +12,7 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from announcer.compose.message import wire_bytes
+from announcer.compose.mime import wire_bytes
 from announcer.errors import DeliveryError, PermanentFailure, TemporaryFailure, UncertainDelivery
 
 if TYPE_CHECKING:
