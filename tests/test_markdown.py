@@ -104,7 +104,8 @@ _PIECES = ["Plain words.", "*em* and **strong** and `code`", "- item", "  - nest
            "![img *alt* `c`](p.png \"t\")", "<https://ok.example/>", "<a@b.example>", "[r]", "[r]: /u 'R'",
            "é & ü ' \" > x", "line  \nbreak", "back\\\nslash", "[sp](<a b.html>)", "[uni](https://x/é?q=ü)",
            "a\tb", "&amp; &copy; &#35;", "* star", "+ plus", "2) paren", "[](empty)", "![]()", "\\*lit\\*",
-           "[x](a`b'c{d}e|f^g[h]i\\\\j)", "[q](a \"t'&<\")", "```'x\nc\n```", "`` a ` b ``", "> - quoted item\n>   more", "- [link](/x)\n\n  para"]
+           "[x](a`b'c{d}e|f^g[h]i\\\\j)", "[q](a \"t'&<\")", "```'x\nc\n```", "`` a ` b ``",
+           "> - quoted item\n>   more", "- [link](/x)\n\n  para"]
 
 
 def test_the_html_is_pulldown_cmarks_own_where_nothing_was_unsafe():
