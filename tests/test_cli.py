@@ -88,6 +88,21 @@ def test_init_writes_a_working_series_and_refuses_to_overwrite(tmp_path):
     assert "Traceback" not in again.output
 
 
+def test_an_override_dropped_into_the_templates_folder_of_init_takes_effect(tmp_path):
+    run("init", tmp_path / "new")
+    config = tmp_path / "new" / "announcer.toml"
+    assert re.search(r'^templates_dir = "templates"', config.read_text(), re.MULTILINE)
+    (tmp_path / "new" / "templates" / "announcement.subject.j2").write_text("Talk: {{ talk.title }}\n")
+    previewed = run("--config", config, "preview", "2027-02-21-example", "--kind", "announcement",
+                    "--now", "2027-01-01T00:00Z")
+    assert previewed.exit_code == 0, previewed.output
+    assert "Subject: Talk: Dynamical Isometry" in previewed.stdout
+    (tmp_path / "new" / "templates" / "reminder.txt.j2").write_text("{{ talk.nothing }}\n")
+    checked = run("--config", config, "check", "--now", "2027-01-01T00:00Z")
+    assert checked.exit_code == 1
+    assert f"{tmp_path}/new/templates/reminder.txt.j2:1: template error" in checked.stderr
+
+
 def test_check_reports_every_problem_with_place(tmp_path):
     config = write_series(tmp_path, {"ok.yaml": PENNINGTON, "bad.yaml": "title: T\nstart: 14:00\n",
                                      "worse.yaml": "title: T\nstart: 2027-03-14 02:30\nsubtitle: x\n"})
