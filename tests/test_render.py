@@ -137,6 +137,16 @@ def test_reminder_is_shorter_with_one_line_of_abstract_and_the_online_link(tmp_p
     assert "Abstract" not in reminder.text and "About the speaker" not in reminder.text
 
 
+def test_reminder_carries_the_talks_links_in_text_and_html(tmp_path):
+    talk = PENNINGTON + "  lecture notes: https://hanin.princeton.edu/nn-notes.pdf\n"
+    reminder = render(tmp_path, talk, "reminder")
+    assert "Links\nVideo:    https://www.youtube.com/watch?v=AQKgBk8HDI4\n" in reminder.text
+    assert "Lecture notes: https://hanin.princeton.edu/nn-notes.pdf" in reminder.text
+    assert ('<li>Lecture notes: <a href="https://hanin.princeton.edu/nn-notes.pdf"'
+            in reminder.html)
+    assert '<a href="https://www.youtube.com/watch?v=AQKgBk8HDI4"' in reminder.html
+
+
 def test_update_opens_with_what_changed_old_and_new(tmp_path):
     hanin = """\
         title: Deep Learning in the Mean-Field Regime
