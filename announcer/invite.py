@@ -51,7 +51,7 @@ def invite_texts(config: Config, talk: Talk, method: str) -> dict[str, str]:
     """
     sender = config.mail.sender
     texts = {"uid": talk_uid(talk, config.series.domain), "summary": summary(talk, config.series.name),
-             "location": talk.location or "",
+             "location": talk.where or "",
              "description": description(config, talk, cancelled=method == "CANCEL"),
              "url": talk.url or config.series.url or "",
              "organizer": f"mailto:{sender.addr_spec}", "cn": sender.display_name or config.series.name}

@@ -55,10 +55,16 @@ class Talk:
     url: str | None
     path: Path
     line: int
+    online_only: bool = False   # `location: online`, null or "": no room, not even the series' default
 
     @property
     def is_tba(self) -> bool:
         return self.title is None
+
+    @property
+    def where(self) -> str | None:
+        """The room; for an online-only talk its link ("Online" until it has one) (SPEC 8.5)."""
+        return self.location or self.online_url or ("Online" if self.online_only else None)
 
     @property
     def speaker_line(self) -> str:
@@ -188,9 +194,11 @@ class _TalkReader:
         talk = None
         speakers = self.speakers()
         links = self.links()
+        room = self.location(series)
         fields = dict(
             title=self.text("title", one_line=True),
-            location=self.text("location", one_line=True) or series.location,
+            location=room,
+            online_only="location" in self.data and room is None,
             online_url=self.link("online_url"),
             abstract=self.text("abstract"),
             notes=self.text("notes"),
@@ -200,6 +208,13 @@ class _TalkReader:
             talk = Talk(id=talk_id, speakers=speakers, start=start, end=end, timezone=zone, links=links,
                         status=status, path=self.path, line=self.data.line, **fields)
         return talk
+
+    def location(self, series: Series) -> str | None:
+        """The talk's room: the series' when it gives none; none at all for `online`, null or ""."""
+        if "location" not in self.data:
+            return series.location
+        room = self.text("location", one_line=True)
+        return None if room is None or room.casefold() == "online" else room
 
     def moment(self, key: str, zone: ZoneInfo, required: bool = True) -> datetime | None:
         value = self.data.get(key)

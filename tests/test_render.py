@@ -147,6 +147,27 @@ def test_reminder_carries_the_talks_links_in_text_and_html(tmp_path):
     assert '<a href="https://www.youtube.com/watch?v=AQKgBk8HDI4"' in reminder.html
 
 
+@pytest.mark.parametrize("kind", BUILTIN_KINDS)
+def test_an_online_only_talk_shows_its_link_where_the_room_would_be(tmp_path, kind):
+    talk = PENNINGTON + "location: online\nonline_url: https://zoom.example/j/123\n"
+    rendered = render(tmp_path, talk, kind, changes=[Change("location", "Eck 206", None)])
+    assert "Where:    https://zoom.example/j/123\n" in rendered.text
+    assert "Auditorium" not in rendered.text and "Online:" not in rendered.text
+    assert ('<strong>Where:</strong> <a href="https://zoom.example/j/123" style="color:#1a5fb4;">'
+            "https://zoom.example/j/123</a>") in rendered.html
+    assert "Auditorium" not in rendered.html and "Online:" not in rendered.html
+    if kind == "update":
+        assert rendered.text.startswith("Room changed: Eck 206 → online\n")
+
+
+def test_a_talk_with_a_room_and_a_link_shows_both(tmp_path):
+    rendered = render(tmp_path, PENNINGTON + "online_url: https://zoom.example/j/123\n")
+    assert "Where:    Auditorium Hall 150" in rendered.text
+    assert "Online:   https://zoom.example/j/123" in rendered.text
+    assert "<strong>Where:</strong> Auditorium Hall 150" in rendered.html
+    assert "<strong>Online:</strong> <a" in rendered.html
+
+
 def test_update_opens_with_what_changed_old_and_new(tmp_path):
     hanin = """\
         title: Deep Learning in the Mean-Field Regime

@@ -67,6 +67,28 @@ def test_course_file_shares_defaults_and_numbers_ids(tmp_path):
     assert talkset.talks[0].end.strftime("%H:%M") == "16:30"
 
 
+@pytest.mark.parametrize("written", ["location: online", "location: ONLINE", "location: Online ",
+                                     "location: null", "location:", 'location: ""'])
+def test_an_online_only_talk_has_no_room_not_even_the_series_default(tmp_path, written):
+    talkset = load(tmp_path, {"talk.yaml": PENNINGTON + written + "\nonline_url: https://zoom.example/j/1\n"})
+    assert talkset.problems == []
+    [talk] = talkset.talks
+    assert talk.location is None and talk.online_only
+    assert talk.where == "https://zoom.example/j/1"
+
+
+def test_a_course_session_can_be_online_while_the_others_keep_the_room(tmp_path):
+    talkset = load(tmp_path, {"course.yaml": """\
+        speaker: Boris Hanin
+        location: Eck 202
+        talks:
+          - {title: One, start: 2027-04-05 15:00}
+          - {title: Two, start: 2027-04-06 15:00, location: null}
+        """})
+    assert [(t.location, t.online_only, t.where) for t in talkset.talks] == [
+        ("Eck 202", False, "Eck 202"), (None, True, "Online")]
+
+
 def test_speaker_forms(tmp_path):
     talkset = load(tmp_path, {"a.yaml": """\
         title: Panel
