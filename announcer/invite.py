@@ -8,6 +8,7 @@ from announcer.config import Config
 from announcer.markdown import markdown_text
 from announcer.render import when
 from announcer.talks import Talk
+from announcer.text import paragraphs
 
 PRODID = "-//announcer//announcer//EN"  # no version: a release would change every invite
 METHODS = ("PUBLISH", "CANCEL")
@@ -29,7 +30,8 @@ def description(config: Config, talk: Talk, cancelled: bool = False) -> str:
     """The talk in plain text, with its links, for DESCRIPTION."""
     lines = ["CANCELLED"] if cancelled else []
     lines += [talk.speaker_line, talk.title or "TBA", "", when(talk)]
-    lines += [value for value in (talk.location, talk.notes) if value]
+    lines += [talk.location] if talk.location else []
+    lines += paragraphs(talk.notes) if talk.notes else []
     if talk.online_url:
         lines.append(f"Online: {talk.online_url}")
     if talk.abstract:

@@ -19,7 +19,7 @@ from announcer.errors import InputError, Problem
 from announcer.markdown import markdown_html, markdown_text, one_line
 from announcer.plan import Change
 from announcer.talks import Talk
-from announcer.text import WIDTH, field, wrap
+from announcer.text import WIDTH, field, paragraphs, wrap
 
 BUILTIN_KINDS = ("announcement", "reminder", "update", "cancellation")
 PARTS = ("subject", "txt", "html")
@@ -213,7 +213,7 @@ def _environment(templates_dir: Path | None) -> jinja2.Environment:
     )
     env.filters.update(when=when, when_short=when_short, long_date=long_date, short_date=short_date,
                        clock=clock, zone_name=zone_name, wrap=wrap, markdown_text=markdown_text,
-                       markdown_html=markdown_html, one_line=one_line)
+                       markdown_html=markdown_html, one_line=one_line, paragraphs=paragraphs)
     env.globals.update(field=field, wrap=wrap, span=span, width=WIDTH)
     return env
 

@@ -126,14 +126,16 @@ def load_talk_file(path: Path, series: Series) -> TalkFile:
             merged = LineDict({**defaults, **entry})
             merged.lines = {**defaults.lines, **entry.lines}
             merged.line = entry.line
-            _add_talk(result, merged, f"{path.stem}-{number}", series)
+            course = defaults if "notes" in entry and "notes" in defaults else None
+            _add_talk(result, merged, f"{path.stem}-{number}", series, course)
     else:
         _add_talk(result, document, path.stem, series)
     return result
 
 
-def _add_talk(result: TalkFile, data: LineDict, default_id: str, series: Series) -> None:
-    reader = _TalkReader(result.path, data)
+def _add_talk(result: TalkFile, data: LineDict, default_id: str, series: Series,
+              course: LineDict | None = None) -> None:
+    reader = _TalkReader(result.path, data, course)
     talk = reader.talk(default_id, series)
     result.problems.extend(reader.problems)
     if talk is not None and not any(not p.warning for p in reader.problems):
@@ -143,8 +145,9 @@ def _add_talk(result: TalkFile, data: LineDict, default_id: str, series: Series)
 class _TalkReader:
     """Validates one talk's mapping, collecting every problem with its line."""
 
-    def __init__(self, path: Path, data: LineDict):
+    def __init__(self, path: Path, data: LineDict, course: LineDict | None = None):
         self.path, self.data, self.problems = path, data, []
+        self.course = course  # a course file's shared keys, when the session has notes of its own
 
     def line(self, key: str) -> int:
         return self.data.lines.get(key, self.data.line)
@@ -201,7 +204,7 @@ class _TalkReader:
             online_only="location" in self.data and room is None,
             online_url=self.link("online_url"),
             abstract=self.text("abstract"),
-            notes=self.text("notes"),
+            notes=self.notes(),
             url=self.link("url"),
         )
         if start is not None and end is not None and not any(not p.warning for p in self.problems):
@@ -215,6 +218,16 @@ class _TalkReader:
             return series.location
         room = self.text("location", one_line=True)
         return None if room is None or room.casefold() == "online" else room
+
+    def notes(self) -> str | None:
+        """The talk's notes: a course session's own, then the course's, never one for the other (SPEC 8.5)."""
+        own = self.text("notes")
+        if self.course is None:
+            return own
+        course = _TalkReader(self.path, self.course)
+        shared = course.text("notes")
+        self.problems += course.problems
+        return "\n\n".join(note for note in (own, shared) if note) or None
 
     def moment(self, key: str, zone: ZoneInfo, required: bool = True) -> datetime | None:
         value = self.data.get(key)

@@ -163,6 +163,13 @@ def test_the_location_of_an_online_only_talk_is_its_link(tmp_path, location, exp
     assert "Auditorium" not in event["DESCRIPTION"]
 
 
+def test_the_description_holds_a_sessions_notes_and_the_courses(tmp_path):
+    config, [talk] = load(tmp_path, "notes: Every day this week.\n"
+                                    "talks: [{title: One, start: 2027-04-05 15:00, notes: In lieu of the seminar.}]\n")
+    [event] = Calendar.from_ical(build_invite(config, talk, method="PUBLISH", sequence=0, now=NOW)).walk("VEVENT")
+    assert "\nAuditorium Hall 150, Center for Data Science, NYU, 60 5th Ave\nIn lieu of the seminar.\nEvery day this week.\n" in event["DESCRIPTION"]
+
+
 def test_tba_and_tentative_talks(tmp_path):
     config, [talk] = load(tmp_path, TALKS["tba"] + "status: tentative\n")
     [event] = Calendar.from_ical(build_invite(config, talk, method="PUBLISH", sequence=0, now=NOW)).walk("VEVENT")

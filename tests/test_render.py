@@ -168,6 +168,29 @@ def test_a_talk_with_a_room_and_a_link_shows_both(tmp_path):
     assert "<strong>Online:</strong> <a" in rendered.html
 
 
+COURSE = """\
+speaker: Boris Hanin
+notes: A special lecture course on the mathematics of deep learning, every day this week.
+talks:
+  - title: "Lecture 4: Deep Learning in the Mean-Field Regime"
+    start: 2027-04-08 15:30
+    location: Eck 203
+    notes: In lieu of the regular NB/GT seminar. Room corrected from Eck 206, which was double-booked.
+"""
+
+
+@pytest.mark.parametrize("kind", BUILTIN_KINDS)
+def test_a_course_sessions_notes_and_the_courses_both_show(tmp_path, kind):
+    rendered = render(tmp_path, COURSE, kind)
+    assert ("Note:     In lieu of the regular NB/GT seminar. Room corrected from Eck\n"
+            "          206, which was double-booked.\n"
+            "          A special lecture course on the mathematics of deep learning,\n"
+            "          every day this week.\n") in rendered.text
+    assert ("In lieu of the regular NB/GT seminar. Room corrected from Eck 206, which was double-booked."
+            "<br>\nA special lecture course on the mathematics of deep learning, every day this week.</p>"
+            in rendered.html)
+
+
 def test_update_opens_with_what_changed_old_and_new(tmp_path):
     hanin = """\
         title: Deep Learning in the Mean-Field Regime

@@ -89,6 +89,24 @@ def test_a_course_session_can_be_online_while_the_others_keep_the_room(tmp_path)
         ("Eck 202", False, "Eck 202"), (None, True, "Online")]
 
 
+def test_a_course_keeps_its_notes_beside_each_sessions_own(tmp_path):
+    talkset = load(tmp_path, {"course.yaml": """\
+        speaker: Boris Hanin
+        notes: A special lecture course, every day this week.
+        talks:
+          - {title: One, start: 2027-04-05 15:00, notes: In lieu of the regular dynamics seminar.}
+          - {title: Two, start: 2027-04-06 15:00}
+        """})
+    assert [t.notes for t in talkset.talks] == [
+        "In lieu of the regular dynamics seminar.\n\nA special lecture course, every day this week.",
+        "A special lecture course, every day this week."]
+
+
+def test_a_bad_course_note_is_reported_at_its_own_line(tmp_path):
+    problem = only_problem(tmp_path, "notes: [a, list]\ntalks:\n  - {title: One, start: 2027-04-05 15:00, notes: x}\n")
+    assert problem.endswith('talk.yaml:1: "notes" must be text; put it in quotes')
+
+
 def test_speaker_forms(tmp_path):
     talkset = load(tmp_path, {"a.yaml": """\
         title: Panel
