@@ -19,6 +19,14 @@ STATUSES = ("confirmed", "tentative", "cancelled")
 TALK_KEYS = {"id", "title", "speaker", "start", "end", "duration", "timezone", "location",
              "online_url", "abstract", "notes", "links", "status", "url"}
 SPEAKER_KEYS = {"name", "affiliation", "url", "bio"}
+# Keys people write from habit (and that seminar pages use), and where what they hold goes.
+KEY_HINTS = {"room": '"location"', "venue": '"location"', "place": '"location"', "where": '"location"',
+             "zoom": '"online_url"', "online": '"online_url"', "stream": '"online_url"',
+             "date": '"start"', "time": '"start"', "when": '"start"', "description": '"abstract"',
+             "summary": '"abstract"', "bio": "speaker: {bio: ...}", "affiliation": "speaker: {affiliation: ...}"}
+LINK_NAMES = {"video", "recording", "slides", "paper", "readings", "preprint", "code", "poster"}
+SPEAKER_HINTS = {"institution": '"affiliation"', "university": '"affiliation"', "homepage": '"url"',
+                 "website": '"url"', "web": '"url"', "about": '"bio"'}
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _LINK = re.compile(r"(https?://|mailto:)\S+")
 _TIME_ONLY = re.compile(r"\d{1,2}:\d{2}(:\d{2})?")
@@ -142,6 +150,16 @@ def _add_talk(result: TalkFile, data: LineDict, default_id: str, series: Series,
         result.talks.append(talk)
 
 
+def _key_hint(key: object) -> str:
+    """Where an unknown talk key belongs: ' (did you mean "location"?)', or links: {video: ...}."""
+    name = str(key).casefold()
+    if name in LINK_NAMES:
+        return f" (did you mean links: {{{key}: ...}}?)"
+    if name in KEY_HINTS:
+        return f" (did you mean {KEY_HINTS[name]}?)"
+    return did_you_mean(str(key), TALK_KEYS)
+
+
 class _TalkReader:
     """Validates one talk's mapping, collecting every problem with its line."""
 
@@ -178,7 +196,7 @@ class _TalkReader:
     def talk(self, default_id: str, series: Series) -> Talk | None:
         for key in self.data:
             if key not in TALK_KEYS:
-                self.problem(key, f'unknown key "{key}"{did_you_mean(key, TALK_KEYS)}')
+                self.problem(key, f'unknown key "{key}"{_key_hint(key)}')
         talk_id = self.text("id", one_line=True) or default_id
         if not _ID.fullmatch(talk_id):
             self.problem("id", f'id {talk_id!r} may hold only letters, digits, ".", "_" and "-"')
@@ -299,7 +317,9 @@ class _TalkReader:
             if isinstance(item, dict):
                 for key in item:
                     if key not in SPEAKER_KEYS:
-                        self.problem("speaker", f'unknown speaker key "{key}"{did_you_mean(key, SPEAKER_KEYS)}')
+                        hint = SPEAKER_HINTS.get(str(key).casefold())
+                        self.problem("speaker", f'unknown speaker key "{key}"'
+                                                + (f" (did you mean {hint}?)" if hint else did_you_mean(key, SPEAKER_KEYS)))
                 name = self.text("speaker", item.get("name"), one_line=True, where="speaker name")
                 if not name:
                     self.problem("speaker", 'a speaker mapping needs "name"')

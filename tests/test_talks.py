@@ -165,6 +165,29 @@ def test_unknown_key_with_hint(tmp_path):
     assert problem == f'{tmp_path}/talks/talk.yaml:3: unknown key "abstarct" (did you mean "abstract"?)'
 
 
+@pytest.mark.parametrize("line, hint", [
+    ("room: Eck 206", 'unknown key "room" (did you mean "location"?)'),
+    ("Venue: Eck 206", 'unknown key "Venue" (did you mean "location"?)'),
+    ("zoom: https://zoom.example/j/1", 'unknown key "zoom" (did you mean "online_url"?)'),
+    ("video: https://youtu.be/x", 'unknown key "video" (did you mean links: {video: ...}?)'),
+    ("slides: https://example.edu/s.pdf", 'unknown key "slides" (did you mean links: {slides: ...}?)'),
+    ("recording: https://youtu.be/x", 'unknown key "recording" (did you mean links: {recording: ...}?)'),
+    ("bio: Professor.", 'unknown key "bio" (did you mean speaker: {bio: ...}?)'),
+    ("speakers: [A, B]", 'unknown key "speakers" (did you mean "speaker"?)'),
+    ("date: 2027-02-21", 'unknown key "date" (did you mean "start"?)'),
+])
+def test_unknown_keys_that_people_write_point_to_the_right_one(tmp_path, line, hint):
+    problem = only_problem(tmp_path, f"title: T\nstart: 2027-02-21 14:00\n{line}\n")
+    assert problem == f"{tmp_path}/talks/talk.yaml:3: {hint}"
+
+
+@pytest.mark.parametrize("key, hint", [("institution", '"affiliation"'), ("homepage", '"url"'),
+                                       ("website", '"url"')])
+def test_unknown_speaker_keys_that_people_write_point_to_the_right_one(tmp_path, key, hint):
+    problem = only_problem(tmp_path, f"title: T\nstart: 2027-02-21 14:00\nspeaker: {{name: A, {key}: x}}\n")
+    assert problem == f'{tmp_path}/talks/talk.yaml:3: unknown speaker key "{key}" (did you mean {hint}?)'
+
+
 def test_status_hint(tmp_path):
     problem = only_problem(tmp_path, "title: T\nstart: 2027-02-21 14:00\nstatus: canceled\n")
     assert 'did you mean "cancelled"?' in problem
