@@ -19,6 +19,7 @@ from announcer.series import Loaded, approved_password, load_series, local_time,
 from announcer.talks import Talk
 
 TBA_WARNING_WINDOW = timedelta(hours=48)
+EMPTY_SLOT_WARNING_WINDOW = timedelta(days=7)
 
 
 @dataclass
@@ -51,6 +52,11 @@ def check_series(config_option: str | None, now_text: str | None) -> Report:
                 and message.due - now <= TBA_WARNING_WINDOW):
             problems.append(Problem(talk.path, talk.line, f'talk "{talk.id}" has no title (TBA) and its '
                                     f"announcement is due {local_time(message.due, config)}", warning=True))
+        if (message.kind == "announcement" and message.state == "tba" and now < message.closes
+                and message.due - now <= EMPTY_SLOT_WARNING_WINDOW):
+            problems.append(Problem(talk.path, talk.line, f'talk "{talk.id}" is an empty slot (no speaker, no '
+                                    f"title): its announcement, due {local_time(message.due, config)}, is not "
+                                    "sent until it has one", warning=True))
     first_of_kind = {m.kind: m.message_id for m in reversed(plan.messages)}.values()
     checker = MessageChecker(loaded, now, build_in_full=frozenset(first_of_kind))
     checked = in_chunks(checker, plan.messages, group=lambda message: message.talk_id)

@@ -70,6 +70,11 @@ class Talk:
         return self.title is None
 
     @property
+    def is_placeholder(self) -> bool:
+        """An empty slot of a schedule: neither speaker nor title. Planned, listed, never mailed."""
+        return self.title is None and not self.speakers
+
+    @property
     def where(self) -> str | None:
         """The room; for an online-only talk its link ("Online" until it has one) (SPEC 8.5)."""
         return self.location or self.online_url or ("Online" if self.online_only else None)

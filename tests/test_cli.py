@@ -125,6 +125,29 @@ def test_check_warns_about_tba_announcement_within_48_hours(tmp_path):
     assert f"{tmp_path}/talks/tba.yaml:1: warning: talk \"tba\" has no title (TBA)" in close.stderr
 
 
+def test_an_empty_slot_is_listed_as_tba_warned_about_and_never_mailed(tmp_path):
+    config = write_series(tmp_path, {"slot.yaml": "start: 2027-02-28 14:00\n"})
+    plan = run("--config", config, "plan", "--now", "2027-02-01T00:00Z")
+    assert plan.stdout.splitlines()[1:] == ["Sun 2027-02-21 09:00 EST  slot  announcement  tba",
+                                            "Sun 2027-02-28 13:00 EST  slot  reminder      tba"]
+    early = run("--config", config, "check", "--now", "2027-02-13T00:00Z")
+    assert early.exit_code == 0 and early.stderr == ""
+    close = run("--config", config, "check", "--now", "2027-02-14T15:00Z")
+    assert close.exit_code == 0
+    assert close.stderr == (f'{tmp_path}/talks/slot.yaml:1: warning: talk "slot" is an empty slot (no speaker, '
+                            "no title): its announcement, due Sun 2027-02-21 09:00 EST, is not sent until it "
+                            "has one\n")
+    due = run("--config", config, "send", "--due", "--now", "2027-02-28T18:30Z")
+    assert (due.exit_code, due.stdout) == (0, "0 sent, 0 retry, 0 failed, 0 uncertain\n")
+    forced = run("--config", config, "send", "slot", "--kind", "announcement", "--force")
+    assert forced.exit_code == 1
+    assert "slot announcement: the talk is an empty slot (no speaker, no title)" in forced.stderr
+    assert not (tmp_path / "outbox").exists()
+    assert "nothing recorded" in run("--config", config, "log").stdout
+    preview = run("--config", config, "preview", "--now", "2027-02-01T00:00Z")
+    assert (preview.exit_code, preview.stdout) == (0, "")
+
+
 def test_check_on_the_example_config():
     result = run("--config", ROOT / "config.example.toml", "check", "--now", "2027-01-01T00:00Z")
     assert result.exit_code == 0, result.output
