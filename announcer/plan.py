@@ -49,6 +49,7 @@ class Record:
     state: str
     next_try: datetime | None = None
     message_id: str | None = None
+    updated: datetime | None = None   # when its state was last recorded: for a sent one, when it went out
 
 
 @dataclass(frozen=True)

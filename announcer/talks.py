@@ -23,7 +23,8 @@ SPEAKER_KEYS = {"name", "affiliation", "url", "bio"}
 KEY_HINTS = {"room": '"location"', "venue": '"location"', "place": '"location"', "where": '"location"',
              "zoom": '"online_url"', "online": '"online_url"', "stream": '"online_url"',
              "date": '"start"', "time": '"start"', "when": '"start"', "description": '"abstract"',
-             "summary": '"abstract"', "bio": "speaker: {bio: ...}", "affiliation": "speaker: {affiliation: ...}"}
+             "summary": '"abstract"', "bio": "speaker: {bio: ...}",
+             "affiliation": "speaker: {affiliation: ...}"}
 LINK_NAMES = {"video", "recording", "slides", "paper", "readings", "preprint", "code", "poster"}
 SPEAKER_HINTS = {"institution": '"affiliation"', "university": '"affiliation"', "homepage": '"url"',
                  "website": '"url"', "web": '"url"', "about": '"bio"'}
@@ -323,8 +324,8 @@ class _TalkReader:
                 for key in item:
                     if key not in SPEAKER_KEYS:
                         hint = SPEAKER_HINTS.get(str(key).casefold())
-                        self.problem("speaker", f'unknown speaker key "{key}"'
-                                                + (f" (did you mean {hint}?)" if hint else did_you_mean(key, SPEAKER_KEYS)))
+                        hint = f" (did you mean {hint}?)" if hint else did_you_mean(str(key), SPEAKER_KEYS)
+                        self.problem("speaker", f'unknown speaker key "{key}"{hint}')
                 name = self.text("speaker", item.get("name"), one_line=True, where="speaker name")
                 if not name:
                     self.problem("speaker", 'a speaker mapping needs "name"')

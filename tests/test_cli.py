@@ -183,6 +183,46 @@ def test_plan_table(tmp_path):
     ]
 
 
+def test_plan_all_shows_a_sent_message_when_it_went_out_not_its_recomputed_due_time(tmp_path):
+    config = write_series(tmp_path, {"pennington.yaml": PENNINGTON})
+    sent = run("--config", config, "send", "--due", "--now", "2027-02-15T12:30-05:00")  # a day late
+    assert sent.exit_code == 0, sent.output
+    (tmp_path / "talks" / "pennington.yaml").write_text(PENNINGTON.replace("2027-02-21", "2027-02-25"))
+    result = run("--config", config, "plan", "--all", "--now", "2027-02-16T00:00Z")
+    assert result.stdout.splitlines() == [
+        "DUE (America/New_York)    TALK        KIND          STATE",
+        "Mon 2027-02-15 12:30 EST  pennington  announcement  sent",
+        "Mon 2027-02-15 19:00 EST  pennington  update        due",
+        "Thu 2027-02-25 13:00 EST  pennington  reminder      pending",
+    ]
+    rows = json.loads(run("--config", config, "plan", "--all", "--json", "--now", "2027-02-16T00:00Z").stdout)
+    assert rows[0] == {"talk": "pennington", "kind": "announcement", "due": "2027-02-18T09:00:00-05:00",
+                       "state": "sent", "sent": "2027-02-15T12:30:00-05:00"}
+    assert all("sent" not in row for row in rows[1:])
+
+
+def test_check_counts_the_messages_plan_shows(tmp_path):
+    config = write_series(tmp_path, {"pennington.yaml": PENNINGTON, "later.yaml": PENNINGTON.replace("02-21", "03-21")})
+    for now, planned in [("2027-02-01T00:00Z", 4), ("2027-02-28T00:00Z", 2), ("2027-04-01T00:00Z", 0)]:
+        shown = run("--config", config, "plan", "--json", "--now", now)
+        checked = run("--config", config, "check", "--now", now)
+        assert len(json.loads(shown.stdout)) == planned
+        assert checked.stdout == f"2 talks, {planned} message{'s' * (planned != 1)} planned: 0 errors, 0 warnings\n"
+    assert run("--config", config, "send", "--due", "--now", "2027-02-14T09:00-05:00").exit_code == 0
+    assert run("--config", config, "check", "--now", "2027-02-14T10:00-05:00").stdout.startswith(
+        "2 talks, 3 messages planned")
+
+
+def test_check_finds_a_broken_template_when_no_message_is_planned(tmp_path):
+    config = write_series(tmp_path, {"pennington.yaml": PENNINGTON})
+    config.write_text(config.read_text().replace("[mail]", 'templates_dir = "t"\n\n[mail]'))
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "reminder.txt.j2").write_text("{% if %}\n")
+    result = run("--config", config, "check", "--now", "2027-04-01T00:00Z")
+    assert result.exit_code == 1
+    assert f"{tmp_path}/t/reminder.txt.j2:1: template syntax error" in result.stderr
+
+
 def test_plan_refuses_bad_input(tmp_path):
     config = write_series(tmp_path, {"bad.yaml": "title: T\nstart: 14:00\n"})
     result = run("--config", config, "plan")
