@@ -141,8 +141,12 @@ def plan_rows(config_option: str | None, now_text: str | None, include_all: bool
     rows.sort(key=lambda m: (sent.get(m.key, m.due), m.talk_id, m.key))
     zone = loaded.config.series.timezone
     if as_json:
-        data = [{"talk": m.talk_id, "kind": m.kind, "due": m.due.astimezone(zone).isoformat(), "state": m.state}
-                | ({"sent": sent[m.key].astimezone(zone).isoformat()} if m.key in sent else {}) for m in rows]
+        data = []
+        for m in rows:
+            data.append({"talk": m.talk_id, "kind": m.kind, "due": m.due.astimezone(zone).isoformat(),
+                         "state": m.state})
+            if m.key in sent:
+                data[-1]["sent"] = sent[m.key].astimezone(zone).isoformat()
         return json.dumps(data, indent=2), plan.warnings
     if not rows:
         return "nothing planned" + ("" if include_all else " (--all shows past messages)"), plan.warnings
