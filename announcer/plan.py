@@ -31,7 +31,7 @@ class PlannedMessage:
     key: str                  # the ledger key: unique per message as SPEC section 5 defines
     due: datetime             # UTC
     closes: datetime          # UTC: the talk's start; after it the message is missed
-    state: str                # pending, due, sent, retry, failed, uncertain, missed, skipped
+    state: str                # pending, due, sent, retry, failed, uncertain, missed, skipped, tba
     sequence: int             # the ICS SEQUENCE this message carries
     message_id: str           # "<...@domain>", deterministic from the key
     thread_id: str | None     # the announcement's Message-ID (None for the announcement)
@@ -49,6 +49,7 @@ class Record:
     state: str
     next_try: datetime | None = None
     message_id: str | None = None
+    updated: datetime | None = None   # when its state was last recorded: for a sent one, when it went out
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,8 @@ def _state(talk: Talk, kind: str, record: Record | None, due: datetime, closes: 
            now: datetime) -> str:
     if record is not None and record.state not in ("retry", "missed"):
         return record.state
+    if talk.is_placeholder:  # an empty slot: listed as TBA, never mailed (SPEC 8.5)
+        return "tba"
     if talk.status == "tentative" or (talk.status == "cancelled" and kind != "cancellation"):
         return "skipped"
     if now >= closes:

@@ -88,6 +88,21 @@ def test_init_writes_a_working_series_and_refuses_to_overwrite(tmp_path):
     assert "Traceback" not in again.output
 
 
+def test_an_override_dropped_into_the_templates_folder_of_init_takes_effect(tmp_path):
+    run("init", tmp_path / "new")
+    config = tmp_path / "new" / "announcer.toml"
+    assert re.search(r'^templates_dir = "templates"', config.read_text(), re.MULTILINE)
+    (tmp_path / "new" / "templates" / "announcement.subject.j2").write_text("Talk: {{ talk.title }}\n")
+    previewed = run("--config", config, "preview", "2027-02-21-example", "--kind", "announcement",
+                    "--now", "2027-01-01T00:00Z")
+    assert previewed.exit_code == 0, previewed.output
+    assert "Subject: Talk: Dynamical Isometry" in previewed.stdout
+    (tmp_path / "new" / "templates" / "reminder.txt.j2").write_text("{{ talk.nothing }}\n")
+    checked = run("--config", config, "check", "--now", "2027-01-01T00:00Z")
+    assert checked.exit_code == 1
+    assert f"{tmp_path}/new/templates/reminder.txt.j2:1: template error" in checked.stderr
+
+
 def test_check_reports_every_problem_with_place(tmp_path):
     config = write_series(tmp_path, {"ok.yaml": PENNINGTON, "bad.yaml": "title: T\nstart: 14:00\n",
                                      "worse.yaml": "title: T\nstart: 2027-03-14 02:30\nsubtitle: x\n"})
@@ -108,6 +123,29 @@ def test_check_warns_about_tba_announcement_within_48_hours(tmp_path):
     close = run("--config", config, "check", "--now", "2027-02-20T12:00Z")
     assert close.exit_code == 0
     assert f"{tmp_path}/talks/tba.yaml:1: warning: talk \"tba\" has no title (TBA)" in close.stderr
+
+
+def test_an_empty_slot_is_listed_as_tba_warned_about_and_never_mailed(tmp_path):
+    config = write_series(tmp_path, {"slot.yaml": "start: 2027-02-28 14:00\n"})
+    plan = run("--config", config, "plan", "--now", "2027-02-01T00:00Z")
+    assert plan.stdout.splitlines()[1:] == ["Sun 2027-02-21 09:00 EST  slot  announcement  tba",
+                                            "Sun 2027-02-28 13:00 EST  slot  reminder      tba"]
+    early = run("--config", config, "check", "--now", "2027-02-13T00:00Z")
+    assert early.exit_code == 0 and early.stderr == ""
+    close = run("--config", config, "check", "--now", "2027-02-14T15:00Z")
+    assert close.exit_code == 0
+    assert close.stderr == (f'{tmp_path}/talks/slot.yaml:1: warning: talk "slot" is an empty slot (no speaker, '
+                            "no title): its announcement, due Sun 2027-02-21 09:00 EST, is not sent until it "
+                            "has one\n")
+    due = run("--config", config, "send", "--due", "--now", "2027-02-28T18:30Z")
+    assert (due.exit_code, due.stdout) == (0, "0 sent, 0 retry, 0 failed, 0 uncertain\n")
+    forced = run("--config", config, "send", "slot", "--kind", "announcement", "--force")
+    assert forced.exit_code == 1
+    assert "slot announcement: the talk is an empty slot (no speaker, no title)" in forced.stderr
+    assert not (tmp_path / "outbox").exists()
+    assert "nothing recorded" in run("--config", config, "log").stdout
+    preview = run("--config", config, "preview", "--now", "2027-02-01T00:00Z")
+    assert (preview.exit_code, preview.stdout) == (0, "")
 
 
 def test_check_on_the_example_config():
@@ -143,6 +181,46 @@ def test_plan_table(tmp_path):
         "Sun 2027-02-14 09:00 EST  pennington  announcement  due",
         "Sun 2027-02-21 13:00 EST  pennington  reminder      pending",
     ]
+
+
+def test_plan_all_shows_a_sent_message_when_it_went_out_not_its_recomputed_due_time(tmp_path):
+    config = write_series(tmp_path, {"pennington.yaml": PENNINGTON})
+    sent = run("--config", config, "send", "--due", "--now", "2027-02-15T12:30-05:00")  # a day late
+    assert sent.exit_code == 0, sent.output
+    (tmp_path / "talks" / "pennington.yaml").write_text(PENNINGTON.replace("2027-02-21", "2027-02-25"))
+    result = run("--config", config, "plan", "--all", "--now", "2027-02-16T00:00Z")
+    assert result.stdout.splitlines() == [
+        "DUE (America/New_York)    TALK        KIND          STATE",
+        "Mon 2027-02-15 12:30 EST  pennington  announcement  sent",
+        "Mon 2027-02-15 19:00 EST  pennington  update        due",
+        "Thu 2027-02-25 13:00 EST  pennington  reminder      pending",
+    ]
+    rows = json.loads(run("--config", config, "plan", "--all", "--json", "--now", "2027-02-16T00:00Z").stdout)
+    assert rows[0] == {"talk": "pennington", "kind": "announcement", "due": "2027-02-18T09:00:00-05:00",
+                       "state": "sent", "sent": "2027-02-15T12:30:00-05:00"}
+    assert all("sent" not in row for row in rows[1:])
+
+
+def test_check_counts_the_messages_plan_shows(tmp_path):
+    config = write_series(tmp_path, {"pennington.yaml": PENNINGTON, "later.yaml": PENNINGTON.replace("02-21", "03-21")})
+    for now, planned in [("2027-02-01T00:00Z", 4), ("2027-02-28T00:00Z", 2), ("2027-04-01T00:00Z", 0)]:
+        shown = run("--config", config, "plan", "--json", "--now", now)
+        checked = run("--config", config, "check", "--now", now)
+        assert len(json.loads(shown.stdout)) == planned
+        assert checked.stdout == f"2 talks, {planned} message{'s' * (planned != 1)} planned: 0 errors, 0 warnings\n"
+    assert run("--config", config, "send", "--due", "--now", "2027-02-14T09:00-05:00").exit_code == 0
+    assert run("--config", config, "check", "--now", "2027-02-14T10:00-05:00").stdout.startswith(
+        "2 talks, 3 messages planned")
+
+
+def test_check_finds_a_broken_template_when_no_message_is_planned(tmp_path):
+    config = write_series(tmp_path, {"pennington.yaml": PENNINGTON})
+    config.write_text(config.read_text().replace("[mail]", 'templates_dir = "t"\n\n[mail]'))
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "reminder.txt.j2").write_text("{% if %}\n")
+    result = run("--config", config, "check", "--now", "2027-04-01T00:00Z")
+    assert result.exit_code == 1
+    assert f"{tmp_path}/t/reminder.txt.j2:1: template syntax error" in result.stderr
 
 
 def test_plan_refuses_bad_input(tmp_path):

@@ -90,6 +90,18 @@ def test_each_wake_up_falls_on_a_due_time_and_its_pass_sends_exactly_the_due_mes
         "sent a announcement", "sent b announcement", "sent a reminder", "sent b reminder"]
 
 
+def test_the_daemon_never_wakes_for_nor_sends_an_empty_slot(tmp_path):
+    config = write_config(tmp_path)
+    write_talk(config, "slot.yaml", "start: 2027-03-10 14:00\n")   # neither speaker nor title
+    core = DaemonCore(load_config(config), [].append)
+    try:
+        assert core.next_wake(utc("2027-03-01 00:00")) is None
+        assert [o.state for o in core.run_pass(utc("2027-03-10 18:30")).outcomes] == []
+    finally:
+        core.close()
+    assert not (tmp_path / "outbox" / "new").exists() or not any((tmp_path / "outbox" / "new").iterdir())
+
+
 def test_a_broken_file_keeps_its_last_good_version_and_a_never_loaded_one_is_left_out(tmp_path, monkeypatch):
     config = write_config(tmp_path)
     good = write_talk(config, "a.yaml", talk("First version", "2027-03-10 14:00"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -150,6 +151,23 @@ def test_every_text_of_the_invite_is_one_invite_texts_lists(tmp_path, talk, meth
                    if name not in fixed | {"BEGIN", "END"}}
         assert written == {name: text for name, text in texts.items() if name != "cn"}
         assert event["ORGANIZER"].params["CN"] == texts["cn"]
+
+
+@pytest.mark.parametrize("location, expected", [("online", "https://zoom.example/j/7"), ("null", "https://zoom.example/j/7"),
+                                                ("Eck 203", "Eck 203")])
+def test_the_location_of_an_online_only_talk_is_its_link(tmp_path, location, expected):
+    config, [talk] = load(tmp_path, textwrap.dedent(TALKS["tba"]) + f"location: {location}\n"
+                                                                     "online_url: https://zoom.example/j/7\n")
+    [event] = Calendar.from_ical(build_invite(config, talk, method="PUBLISH", sequence=0, now=NOW)).walk("VEVENT")
+    assert event["LOCATION"] == expected
+    assert "Auditorium" not in event["DESCRIPTION"]
+
+
+def test_the_description_holds_a_sessions_notes_and_the_courses(tmp_path):
+    config, [talk] = load(tmp_path, "notes: Every day this week.\n"
+                                    "talks: [{title: One, start: 2027-04-05 15:00, notes: In lieu of the seminar.}]\n")
+    [event] = Calendar.from_ical(build_invite(config, talk, method="PUBLISH", sequence=0, now=NOW)).walk("VEVENT")
+    assert "\nAuditorium Hall 150, Center for Data Science, NYU, 60 5th Ave\nIn lieu of the seminar.\nEvery day this week.\n" in event["DESCRIPTION"]
 
 
 def test_tba_and_tentative_talks(tmp_path):

@@ -74,6 +74,16 @@ TALKS = {
         abstract: This talk introduces an important scaling limit of neural networks.
         links: {notes: "https://hanin.princeton.edu/nn-notes.pdf"}
         """,
+    "mukherjee": """\
+        id: 2027-09-07-mukherjee
+        title: Mathematics of Neural Networks
+        speaker: {name: Anirbit Mukherjee, affiliation: "Wharton, University of Pennsylvania"}
+        start: 2027-09-07 17:00
+        location: Online
+        online_url: https://zoom.example/j/123456789
+        links: {video: "https://www.youtube.com/watch?v=AQKgBk8HDI4"}
+        abstract: One of the paramount mathematical mysteries of our times is to explain deep learning.
+        """,
     "tba": """\
         id: 2027-02-28-el-alaoui
         speaker: {name: Ahmed El Alaoui, affiliation: Stanford}
@@ -120,6 +130,7 @@ GOLDEN_CASES = [  # golden name, talk, kind, sequence, changes
     ("zdeborova.reminder.eml", "zdeborova", "reminder", 0, ()),
     ("hanin-4.update.eml", "hanin", "update", 1, ROOM),
     ("el-alaoui.cancellation.eml", "tba", "cancellation", 1, ()),
+    ("mukherjee.reminder.eml", "mukherjee", "reminder", 0, ()),  # online only, with a link
 ]
 
 

@@ -54,6 +54,19 @@ def test_tentative_and_cancelled_are_skipped(tmp_path):
     assert sendable(plan, {}, datetime(2027, 2, 21, 18, 30, tzinfo=UTC)) == []
 
 
+def test_an_empty_slot_is_planned_as_tba_and_never_sendable(tmp_path):
+    config, talks = setup(tmp_path, {"slot.yaml": "start: 2027-02-21 14:00\n",
+                                     "tentative.yaml": "start: 2027-02-22 14:00\nstatus: tentative\n",
+                                     "titled.yaml": "title: T\nstart: 2027-02-21 14:00\n",
+                                     "speaker.yaml": "speaker: S\nstart: 2027-02-21 14:00\n"})
+    for now in (datetime(2027, 2, 1, tzinfo=UTC), datetime(2027, 2, 21, 18, 30, tzinfo=UTC),
+                datetime(2027, 3, 1, tzinfo=UTC)):
+        plan = plan_messages(config, talks, {}, {}, now)
+        assert {m.state for m in plan.messages if m.talk_id in ("slot", "tentative")} == {"tba"}
+        assert {m.state for m in plan.messages if m.talk_id not in ("slot", "tentative")} != {"tba"}
+        assert [m.talk_id for m in sendable(plan, {}, now) if m.talk_id in ("slot", "tentative")] == []
+
+
 def test_sent_record_wins_and_retry_waits(tmp_path):
     config, talks = setup(tmp_path)
     now = datetime(2027, 2, 21, 18, 30, tzinfo=UTC)

@@ -144,6 +144,60 @@ def test_reminder_is_shorter_with_one_line_of_abstract_and_the_online_link(tmp_p
     assert "Abstract" not in reminder.text and "About the speaker" not in reminder.text
 
 
+def test_reminder_carries_the_talks_links_in_text_and_html(tmp_path):
+    talk = PENNINGTON + "  lecture notes: https://hanin.princeton.edu/nn-notes.pdf\n"
+    reminder = render(tmp_path, talk, "reminder")
+    assert "Links\nVideo:    https://www.youtube.com/watch?v=AQKgBk8HDI4\n" in reminder.text
+    assert "Lecture notes: https://hanin.princeton.edu/nn-notes.pdf" in reminder.text
+    assert ('<li>Lecture notes: <a href="https://hanin.princeton.edu/nn-notes.pdf"'
+            in reminder.html)
+    assert '<a href="https://www.youtube.com/watch?v=AQKgBk8HDI4"' in reminder.html
+
+
+@pytest.mark.parametrize("kind", BUILTIN_KINDS)
+def test_an_online_only_talk_shows_its_link_where_the_room_would_be(tmp_path, kind):
+    talk = PENNINGTON + "location: online\nonline_url: https://zoom.example/j/123\n"
+    rendered = render(tmp_path, talk, kind, changes=[Change("location", "Eck 206", None)])
+    assert "Where:    https://zoom.example/j/123\n" in rendered.text
+    assert "Auditorium" not in rendered.text and "Online:" not in rendered.text
+    assert ('<strong>Where:</strong> <a href="https://zoom.example/j/123" style="color:#1a5fb4;">'
+            "https://zoom.example/j/123</a>") in rendered.html
+    assert "Auditorium" not in rendered.html and "Online:" not in rendered.html
+    if kind == "update":
+        assert rendered.text.startswith("Room changed: Eck 206 → online\n")
+
+
+def test_a_talk_with_a_room_and_a_link_shows_both(tmp_path):
+    rendered = render(tmp_path, PENNINGTON + "online_url: https://zoom.example/j/123\n")
+    assert "Where:    Auditorium Hall 150" in rendered.text
+    assert "Online:   https://zoom.example/j/123" in rendered.text
+    assert "<strong>Where:</strong> Auditorium Hall 150" in rendered.html
+    assert "<strong>Online:</strong> <a" in rendered.html
+
+
+COURSE = """\
+speaker: Boris Hanin
+notes: A special lecture course on the mathematics of deep learning, every day this week.
+talks:
+  - title: "Lecture 4: Deep Learning in the Mean-Field Regime"
+    start: 2027-04-08 15:30
+    location: Eck 203
+    notes: In lieu of the regular NB/GT seminar. Room corrected from Eck 206, which was double-booked.
+"""
+
+
+@pytest.mark.parametrize("kind", BUILTIN_KINDS)
+def test_a_course_sessions_notes_and_the_courses_both_show(tmp_path, kind):
+    rendered = render(tmp_path, COURSE, kind)
+    assert ("Note:     In lieu of the regular NB/GT seminar. Room corrected from Eck\n"
+            "          206, which was double-booked.\n"
+            "          A special lecture course on the mathematics of deep learning,\n"
+            "          every day this week.\n") in rendered.text
+    assert ("In lieu of the regular NB/GT seminar. Room corrected from Eck 206, which was double-booked."
+            "<br>\nA special lecture course on the mathematics of deep learning, every day this week.</p>"
+            in rendered.html)
+
+
 def test_update_opens_with_what_changed_old_and_new(tmp_path):
     hanin = """\
         title: Deep Learning in the Mean-Field Regime

@@ -67,6 +67,46 @@ def test_course_file_shares_defaults_and_numbers_ids(tmp_path):
     assert talkset.talks[0].end.strftime("%H:%M") == "16:30"
 
 
+@pytest.mark.parametrize("written", ["location: online", "location: ONLINE", "location: Online ",
+                                     "location: null", "location:", 'location: ""'])
+def test_an_online_only_talk_has_no_room_not_even_the_series_default(tmp_path, written):
+    talkset = load(tmp_path, {"talk.yaml": PENNINGTON + written + "\nonline_url: https://zoom.example/j/1\n"})
+    assert talkset.problems == []
+    [talk] = talkset.talks
+    assert talk.location is None and talk.online_only
+    assert talk.where == "https://zoom.example/j/1"
+
+
+def test_a_course_session_can_be_online_while_the_others_keep_the_room(tmp_path):
+    talkset = load(tmp_path, {"course.yaml": """\
+        speaker: Boris Hanin
+        location: Eck 202
+        talks:
+          - {title: One, start: 2027-04-05 15:00}
+          - {title: Two, start: 2027-04-06 15:00, location: null}
+        """})
+    assert [(t.location, t.online_only, t.where) for t in talkset.talks] == [
+        ("Eck 202", False, "Eck 202"), (None, True, "Online")]
+
+
+def test_a_course_keeps_its_notes_beside_each_sessions_own(tmp_path):
+    talkset = load(tmp_path, {"course.yaml": """\
+        speaker: Boris Hanin
+        notes: A special lecture course, every day this week.
+        talks:
+          - {title: One, start: 2027-04-05 15:00, notes: In lieu of the regular dynamics seminar.}
+          - {title: Two, start: 2027-04-06 15:00}
+        """})
+    assert [t.notes for t in talkset.talks] == [
+        "In lieu of the regular dynamics seminar.\n\nA special lecture course, every day this week.",
+        "A special lecture course, every day this week."]
+
+
+def test_a_bad_course_note_is_reported_at_its_own_line(tmp_path):
+    problem = only_problem(tmp_path, "notes: [a, list]\ntalks:\n  - {title: One, start: 2027-04-05 15:00, notes: x}\n")
+    assert problem.endswith('talk.yaml:1: "notes" must be text; put it in quotes')
+
+
 def test_speaker_forms(tmp_path):
     talkset = load(tmp_path, {"a.yaml": """\
         title: Panel
@@ -123,6 +163,29 @@ def test_unknown_zone(tmp_path):
 def test_unknown_key_with_hint(tmp_path):
     problem = only_problem(tmp_path, "title: T\nstart: 2027-02-21 14:00\nabstarct: x\n")
     assert problem == f'{tmp_path}/talks/talk.yaml:3: unknown key "abstarct" (did you mean "abstract"?)'
+
+
+@pytest.mark.parametrize("line, hint", [
+    ("room: Eck 206", 'unknown key "room" (did you mean "location"?)'),
+    ("Venue: Eck 206", 'unknown key "Venue" (did you mean "location"?)'),
+    ("zoom: https://zoom.example/j/1", 'unknown key "zoom" (did you mean "online_url"?)'),
+    ("video: https://youtu.be/x", 'unknown key "video" (did you mean links: {video: ...}?)'),
+    ("slides: https://example.edu/s.pdf", 'unknown key "slides" (did you mean links: {slides: ...}?)'),
+    ("recording: https://youtu.be/x", 'unknown key "recording" (did you mean links: {recording: ...}?)'),
+    ("bio: Professor.", 'unknown key "bio" (did you mean speaker: {bio: ...}?)'),
+    ("speakers: [A, B]", 'unknown key "speakers" (did you mean "speaker"?)'),
+    ("date: 2027-02-21", 'unknown key "date" (did you mean "start"?)'),
+])
+def test_unknown_keys_that_people_write_point_to_the_right_one(tmp_path, line, hint):
+    problem = only_problem(tmp_path, f"title: T\nstart: 2027-02-21 14:00\n{line}\n")
+    assert problem == f"{tmp_path}/talks/talk.yaml:3: {hint}"
+
+
+@pytest.mark.parametrize("key, hint", [("institution", '"affiliation"'), ("homepage", '"url"'),
+                                       ("website", '"url"')])
+def test_unknown_speaker_keys_that_people_write_point_to_the_right_one(tmp_path, key, hint):
+    problem = only_problem(tmp_path, f"title: T\nstart: 2027-02-21 14:00\nspeaker: {{name: A, {key}: x}}\n")
+    assert problem == f'{tmp_path}/talks/talk.yaml:3: unknown speaker key "{key}" (did you mean {hint}?)'
 
 
 def test_status_hint(tmp_path):

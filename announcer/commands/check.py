@@ -11,16 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import chain
 
-from announcer.commands.show import local_time, plan_at
+from announcer.commands.show import local_time, plan_at, upcoming
 from announcer.deliver.secrets import approved_password
 from announcer.errors import AnnouncerError, InputError, Problem
 from announcer.plan import PlannedMessage
 from announcer.run.workers import in_chunks
+from announcer.sources.config import AUTOMATIC_KINDS
 from announcer.sources.series import Loaded, load_series
 from announcer.sources.talks import Talk
 from announcer.sources.timing import parse_now
 
 TBA_WARNING_WINDOW = timedelta(hours=48)
+EMPTY_SLOT_WARNING_WINDOW = timedelta(days=7)
 
 
 @dataclass
@@ -47,19 +49,28 @@ def check_series(config_option: str | None, now_text: str | None) -> Report:
     problems = list(loaded.talkset.problems)
     problems += [Problem(config.series.talks_dir, None, text, warning=True) for text in plan.warnings]
     talks = {t.id: t for t in loaded.talks}
-    for message in plan.messages:
+    planned = upcoming(plan, now)  # what `plan` lists: one count, one truth
+    for message in planned:
         talk = talks[message.talk_id]
         if (talk.is_tba and message.kind == "announcement" and message.state in ("pending", "due")
                 and message.due - now <= TBA_WARNING_WINDOW):
             problems.append(Problem(talk.path, talk.line, f'talk "{talk.id}" has no title (TBA) and its '
                                     f"announcement is due {local_time(message.due, config)}", warning=True))
-    first_of_kind = {m.kind: m.message_id for m in reversed(plan.messages)}.values()
+        if (message.kind == "announcement" and message.state == "tba" and now < message.closes
+                and message.due - now <= EMPTY_SLOT_WARNING_WINDOW):
+            problems.append(Problem(talk.path, talk.line, f'talk "{talk.id}" is an empty slot (no speaker, no '
+                                    f"title): its announcement, due {local_time(message.due, config)}, is not "
+                                    "sent until it has one", warning=True))
+    first_of_kind = {m.kind: m.message_id for m in reversed(planned)}.values()
     checker = MessageChecker(loaded, now, build_in_full=frozenset(first_of_kind))
-    checked = in_chunks(checker, plan.messages, group=lambda message: message.talk_id)
+    # Every template compiles, as `send` requires, even of a kind that no planned message uses.
+    kinds = [rule.kind for rule in config.messages] + list(AUTOMATIC_KINDS)
+    problems += checker.renderer.check(dict.fromkeys(kinds))
+    checked = in_chunks(checker, planned, group=lambda message: message.talk_id)
     problems += chain.from_iterable(checked)
     unique = list(dict.fromkeys(problems))
     errors = sum(1 for p in unique if not p.warning)
-    summary = (f"{_count(len(loaded.talks), 'talk')}, {_count(len(plan.messages), 'message')} planned: "
+    summary = (f"{_count(len(loaded.talks), 'talk')}, {_count(len(planned), 'message')} planned: "
                f"{_count(errors, 'error')}, {_count(len(unique) - errors, 'warning')}")
     return Report(unique, summary)
 

@@ -38,6 +38,9 @@ def _one_message(loaded: Loaded, plan: Plan, talk_id: str, kind: str, force: boo
     talk = loaded.talk(talk_id)
     candidates = choose(loaded, plan, talk_id, kind)
     message = next((m for m in candidates if m.state != "sent"), candidates[0])
+    if message.state == "tba":
+        raise AnnouncerError(f"{talk_id} {kind}: the talk is an empty slot (no speaker, no title), so nothing "
+                             "is sent for it: give it a speaker or a title first")
     if message.state == "skipped" and not force:
         raise AnnouncerError(f'{talk_id} {kind}: the talk is {talk.status}, so nothing is sent for it '
                              "(change its status, or use --force)")

@@ -8,12 +8,12 @@ from datetime import datetime
 
 from announcer.deliver.dispatch import Dispatcher
 from announcer.deliver.ledger import open_ledger
-from announcer.plan import Plan
+from announcer.plan import Plan, PlannedMessage, Record
 from announcer.sources.config import Config, find_config, load_config
 from announcer.sources.series import Loaded, load_series
 from announcer.sources.timing import parse_now
 
-UPCOMING = ("pending", "due", "retry", "skipped", "failed", "uncertain")
+UPCOMING = ("pending", "due", "retry", "skipped", "failed", "uncertain", "tba")
 
 
 def local_time(moment: datetime, config: Config) -> str:
@@ -21,34 +21,51 @@ def local_time(moment: datetime, config: Config) -> str:
     return moment.astimezone(config.series.timezone).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
+def upcoming(plan: Plan, now: datetime) -> list[PlannedMessage]:
+    """The messages `plan` lists (without --all) and `check` counts: still to settle, talk not started."""
+    return [m for m in plan.messages if m.state in UPCOMING and m.closes > now]
+
+
 def plan_rows(config_option: str | None, now_text: str | None, include_all: bool,
               as_json: bool) -> tuple[str, list[str]]:
-    """The plan as a table (or JSON): due time in the series zone, talk, kind, state."""
+    """The plan as a table (or JSON): due time in the series zone (for a sent message, when it
+    went out, as the ledger says), talk, kind, state."""
     loaded = load_series(config_option)
     now = parse_now(now_text)
-    plan = plan_at(loaded, now)
-    rows = plan.messages + plan.history if include_all else [
-        m for m in plan.messages if m.state in UPCOMING and m.closes > now]
-    rows.sort(key=lambda m: (m.due, m.talk_id, m.key))
+    plan, records = plan_and_records(loaded, now)
+    rows = plan.messages + plan.history if include_all else upcoming(plan, now)
+    sent = {m.key: records[m.key].updated for m in rows
+            if m.state == "sent" and m.key in records and records[m.key].updated}
+    rows.sort(key=lambda m: (sent.get(m.key, m.due), m.talk_id, m.key))
     zone = loaded.config.series.timezone
     if as_json:
-        data = [{"talk": m.talk_id, "kind": m.kind, "due": m.due.astimezone(zone).isoformat(),
-                 "state": m.state} for m in rows]
+        data = []
+        for m in rows:
+            data.append({"talk": m.talk_id, "kind": m.kind, "due": m.due.astimezone(zone).isoformat(),
+                         "state": m.state})
+            if m.key in sent:
+                data[-1]["sent"] = sent[m.key].astimezone(zone).isoformat()
         return json.dumps(data, indent=2), plan.warnings
     if not rows:
         return "nothing planned" + ("" if include_all else " (--all shows past messages)"), plan.warnings
     width = max(len(m.talk_id) for m in rows)
     kind_width = max(len(m.kind) for m in rows)
     lines = [f"{'DUE (' + zone.key + ')':<24}  {'TALK':<{width}}  {'KIND':<{kind_width}}  STATE"]
-    lines += [f"{local_time(m.due, loaded.config):<24}  {m.talk_id:<{width}}  {m.kind:<{kind_width}}  {m.state}"
-              for m in rows]
+    lines += [f"{local_time(sent.get(m.key, m.due), loaded.config):<24}  {m.talk_id:<{width}}  "
+              f"{m.kind:<{kind_width}}  {m.state}" for m in rows]
     return "\n".join(lines), plan.warnings
 
 
 def plan_at(loaded: Loaded, now: datetime) -> Plan:
     """The plan at `now`, from the talks and the ledger (if there is one yet)."""
+    return plan_and_records(loaded, now)[0]
+
+
+def plan_and_records(loaded: Loaded, now: datetime) -> tuple[Plan, dict[str, Record]]:
+    """The plan at `now`, and the ledger's records it was made from (none before the first send)."""
     with open_ledger(loaded.config, write=False) or nullcontext() as ledger:
-        return Dispatcher(loaded.config, loaded.talks, ledger, None, None).plan(now)
+        records = ledger.records() if ledger else {}
+        return Dispatcher(loaded.config, loaded.talks, ledger, None, None).plan(now, records), records
 
 
 def log_lines(config_option: str | None, talk_id: str | None) -> str:

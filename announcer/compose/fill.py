@@ -54,14 +54,21 @@ def wrap_lines(text: str, width: int, first: str = "", rest: str = "") -> list[s
     return _guard(_fill(text, int(width), first, rest)) or [first.rstrip()]  # a template may pass 60.0
 
 
+def paragraphs(text: Any) -> list[str]:
+    """The paragraphs of text (parted by blank lines), each on one line."""
+    return [" ".join(p.split()) for p in re.split(r"\n\s*\n", str(text).strip()) if p.strip()]
+
+
 def wrap(text: Any, width: int = WIDTH, indent: str = "") -> str:
     """Fill each paragraph of text to width, continuation lines indented by `indent`."""
-    paragraphs = re.split(r"\n\s*\n", str(text).strip())
-    return "\n\n".join("\n".join(wrap_lines(" ".join(p.split()), width, "", indent)) for p in paragraphs)
+    return "\n\n".join("\n".join(wrap_lines(p, width, "", indent)) for p in paragraphs(text) or [""])
 
 
 def field(label: str, value: Any, width: int = WIDTH) -> str:
-    """"Where:    Eck 206", wrapped with a hanging indent under the value; "" for no value."""
+    """"Where:    Eck 206", wrapped with a hanging indent under the value; "" for no value.
+
+    Each paragraph of the value (a course's notes after a session's) starts a line of its own.
+    """
     if value is None or not str(value).strip():
         return ""
     return _field(str(label), str(value), int(width))
@@ -71,4 +78,6 @@ def field(label: str, value: Any, width: int = WIDTH) -> str:
 @lru_cache(maxsize=1024)
 def _field(label: str, value: str, width: int) -> str:
     head = f"{label}:".ljust(LABEL_WIDTH - 1) + " "
-    return "\n".join(wrap_lines(" ".join(value.split()), width, head, " " * len(head)))
+    indent = " " * len(head)
+    return "\n".join(line for number, paragraph in enumerate(paragraphs(value))
+                     for line in wrap_lines(paragraph, width, indent if number else head, indent))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from announcer.compose.fill import paragraphs
 from announcer.compose.markdown import markdown_text
 from announcer.compose.wording import when
 from announcer.sources.config import Config
@@ -29,7 +30,8 @@ def description(config: Config, talk: Talk, cancelled: bool = False) -> str:
     """The talk in plain text, with its links, for DESCRIPTION."""
     lines = ["CANCELLED"] if cancelled else []
     lines += [talk.speaker_line, talk.title or "TBA", "", when(talk)]
-    lines += [value for value in (talk.location, talk.notes) if value]
+    lines += [talk.location] if talk.location else []
+    lines += paragraphs(talk.notes) if talk.notes else []
     if talk.online_url:
         lines.append(f"Online: {talk.online_url}")
     if talk.abstract:
@@ -51,7 +53,7 @@ def invite_texts(config: Config, talk: Talk, method: str) -> dict[str, str]:
     """
     sender = config.mail.sender
     texts = {"uid": talk_uid(talk, config.series.domain), "summary": summary(talk, config.series.name),
-             "location": talk.location or "",
+             "location": talk.where or "",
              "description": description(config, talk, cancelled=method == "CANCEL"),
              "url": talk.url or config.series.url or "",
              "organizer": f"mailto:{sender.addr_spec}", "cn": sender.display_name or config.series.name}

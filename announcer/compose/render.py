@@ -13,7 +13,7 @@ import jinja2
 from jinja2.loaders import split_template_path
 
 from announcer import __version__
-from announcer.compose.fill import WIDTH, field, wrap
+from announcer.compose.fill import WIDTH, field, paragraphs, wrap
 from announcer.compose.markdown import markdown_html, markdown_text, one_line
 from announcer.compose.wording import clock, describe_changes, long_date, short_date, span, when, when_short, zone_name
 from announcer.errors import InputError, Problem
@@ -129,7 +129,7 @@ def _environment(templates_dir: Path | None) -> jinja2.Environment:
     )
     env.filters.update(when=when, when_short=when_short, long_date=long_date, short_date=short_date,
                        clock=clock, zone_name=zone_name, wrap=wrap, markdown_text=markdown_text,
-                       markdown_html=markdown_html, one_line=one_line)
+                       markdown_html=markdown_html, one_line=one_line, paragraphs=paragraphs)
     env.globals.update(field=field, wrap=wrap, span=span, width=WIDTH)
     return env
 

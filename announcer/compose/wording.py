@@ -95,5 +95,6 @@ def describe_changes(talk: Talk, changes: Iterable[Change]) -> list[ChangeView]:
             continue
         words = change.field.replace("_", " ")
         label, short = _CHANGE_WORDING.get(change.field, (f"{words.capitalize()} changed", f"new {words}"))
-        views.append(ChangeView(change.field, label, short, change.old or "none", change.new or "none"))
+        new = change.new or ("online" if change.field == "location" and talk.online_only else "none")
+        views.append(ChangeView(change.field, label, short, change.old or "none", new))
     return views

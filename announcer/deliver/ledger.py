@@ -128,9 +128,9 @@ class Ledger:
 
     def records(self) -> dict[str, Record]:
         """Every message the ledger knows, by key."""
-        rows = self.db.execute("SELECT key, talk, kind, due, state, next_try, message_id FROM messages")
-        return {key: Record(key, talk, kind, unstamp(due), state, unstamp(next_try), message_id)
-                for key, talk, kind, due, state, next_try, message_id in rows}
+        rows = self.db.execute("SELECT key, talk, kind, due, state, next_try, message_id, updated FROM messages")
+        return {key: Record(key, talk, kind, unstamp(due), state, unstamp(next_try), message_id, unstamp(updated))
+                for key, talk, kind, due, state, next_try, message_id, updated in rows}
 
     def announced(self) -> dict[str, Announced]:
         """For each talk, the facts and SEQUENCE of the last message that told the list about it."""

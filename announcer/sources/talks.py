@@ -19,6 +19,15 @@ STATUSES = ("confirmed", "tentative", "cancelled")
 TALK_KEYS = {"id", "title", "speaker", "start", "end", "duration", "timezone", "location",
              "online_url", "abstract", "notes", "links", "status", "url"}
 SPEAKER_KEYS = {"name", "affiliation", "url", "bio"}
+# Keys people write from habit (and that seminar pages use), and where what they hold goes.
+KEY_HINTS = {"room": '"location"', "venue": '"location"', "place": '"location"', "where": '"location"',
+             "zoom": '"online_url"', "online": '"online_url"', "stream": '"online_url"',
+             "date": '"start"', "time": '"start"', "when": '"start"', "description": '"abstract"',
+             "summary": '"abstract"', "bio": "speaker: {bio: ...}",
+             "affiliation": "speaker: {affiliation: ...}"}
+LINK_NAMES = {"video", "recording", "slides", "paper", "readings", "preprint", "code", "poster"}
+SPEAKER_HINTS = {"institution": '"affiliation"', "university": '"affiliation"', "homepage": '"url"',
+                 "website": '"url"', "web": '"url"', "about": '"bio"'}
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _LINK = re.compile(r"(https?://|mailto:)\S+")
 _TIME_ONLY = re.compile(r"\d{1,2}:\d{2}(:\d{2})?")
@@ -55,10 +64,21 @@ class Talk:
     url: str | None
     path: Path
     line: int
+    online_only: bool = False   # `location: online`, null or "": no room, not even the series' default
 
     @property
     def is_tba(self) -> bool:
         return self.title is None
+
+    @property
+    def is_placeholder(self) -> bool:
+        """An empty slot of a schedule: neither speaker nor title. Planned, listed, never mailed."""
+        return self.title is None and not self.speakers
+
+    @property
+    def where(self) -> str | None:
+        """The room; for an online-only talk its link ("Online" until it has one) (SPEC 8.5)."""
+        return self.location or self.online_url or ("Online" if self.online_only else None)
 
     @property
     def speaker_line(self) -> str:
@@ -120,25 +140,38 @@ def load_talk_file(path: Path, series: Series) -> TalkFile:
             merged = LineDict({**defaults, **entry})
             merged.lines = {**defaults.lines, **entry.lines}
             merged.line = entry.line
-            _add_talk(result, merged, f"{path.stem}-{number}", series)
+            course = defaults if "notes" in entry and "notes" in defaults else None
+            _add_talk(result, merged, f"{path.stem}-{number}", series, course)
     else:
         _add_talk(result, document, path.stem, series)
     return result
 
 
-def _add_talk(result: TalkFile, data: LineDict, default_id: str, series: Series) -> None:
-    reader = _TalkReader(result.path, data)
+def _add_talk(result: TalkFile, data: LineDict, default_id: str, series: Series,
+              course: LineDict | None = None) -> None:
+    reader = _TalkReader(result.path, data, course)
     talk = reader.talk(default_id, series)
     result.problems.extend(reader.problems)
     if talk is not None and not any(not p.warning for p in reader.problems):
         result.talks.append(talk)
 
 
+def _key_hint(key: object) -> str:
+    """Where an unknown talk key belongs: ' (did you mean "location"?)', or links: {video: ...}."""
+    name = str(key).casefold()
+    if name in LINK_NAMES:
+        return f" (did you mean links: {{{key}: ...}}?)"
+    if name in KEY_HINTS:
+        return f" (did you mean {KEY_HINTS[name]}?)"
+    return did_you_mean(str(key), TALK_KEYS)
+
+
 class _TalkReader:
     """Validates one talk's mapping, collecting every problem with its line."""
 
-    def __init__(self, path: Path, data: LineDict):
+    def __init__(self, path: Path, data: LineDict, course: LineDict | None = None):
         self.path, self.data, self.problems = path, data, []
+        self.course = course  # a course file's shared keys, when the session has notes of its own
 
     def line(self, key: str) -> int:
         return self.data.lines.get(key, self.data.line)
@@ -169,7 +202,7 @@ class _TalkReader:
     def talk(self, default_id: str, series: Series) -> Talk | None:
         for key in self.data:
             if key not in TALK_KEYS:
-                self.problem(key, f'unknown key "{key}"{did_you_mean(key, TALK_KEYS)}')
+                self.problem(key, f'unknown key "{key}"{_key_hint(key)}')
         talk_id = self.text("id", one_line=True) or default_id
         if not _ID.fullmatch(talk_id):
             self.problem("id", f'id {talk_id!r} may hold only letters, digits, ".", "_" and "-"')
@@ -188,18 +221,37 @@ class _TalkReader:
         talk = None
         speakers = self.speakers()
         links = self.links()
+        room = self.location(series)
         fields = dict(
             title=self.text("title", one_line=True),
-            location=self.text("location", one_line=True) or series.location,
+            location=room,
+            online_only="location" in self.data and room is None,
             online_url=self.link("online_url"),
             abstract=self.text("abstract"),
-            notes=self.text("notes"),
+            notes=self.notes(),
             url=self.link("url"),
         )
         if start is not None and end is not None and not any(not p.warning for p in self.problems):
             talk = Talk(id=talk_id, speakers=speakers, start=start, end=end, timezone=zone, links=links,
                         status=status, path=self.path, line=self.data.line, **fields)
         return talk
+
+    def location(self, series: Series) -> str | None:
+        """The talk's room: the series' when it gives none; none at all for `online`, null or ""."""
+        if "location" not in self.data:
+            return series.location
+        room = self.text("location", one_line=True)
+        return None if room is None or room.casefold() == "online" else room
+
+    def notes(self) -> str | None:
+        """The talk's notes: a course session's own, then the course's, never one for the other (SPEC 8.5)."""
+        own = self.text("notes")
+        if self.course is None:
+            return own
+        course = _TalkReader(self.path, self.course)
+        shared = course.text("notes")
+        self.problems += course.problems
+        return "\n\n".join(note for note in (own, shared) if note) or None
 
     def moment(self, key: str, zone: ZoneInfo, required: bool = True) -> datetime | None:
         value = self.data.get(key)
@@ -271,7 +323,9 @@ class _TalkReader:
             if isinstance(item, dict):
                 for key in item:
                     if key not in SPEAKER_KEYS:
-                        self.problem("speaker", f'unknown speaker key "{key}"{did_you_mean(key, SPEAKER_KEYS)}')
+                        hint = SPEAKER_HINTS.get(str(key).casefold())
+                        hint = f" (did you mean {hint}?)" if hint else did_you_mean(str(key), SPEAKER_KEYS)
+                        self.problem("speaker", f'unknown speaker key "{key}"{hint}')
                 name = self.text("speaker", item.get("name"), one_line=True, where="speaker name")
                 if not name:
                     self.problem("speaker", 'a speaker mapping needs "name"')
