@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from markupsafe import Markup
+
+from announcer.compose.markdown import markdown_html
 from announcer.compose.render import Renderer
 from announcer.plan import Announced
 from announcer.publish.feed import FEED_NAME, build_feed
@@ -12,6 +16,15 @@ from announcer.sources.config import Config
 from announcer.sources.talks import Talk
 
 INDEX = "site/index.html.j2"  # overridable as templates_dir/site/index.html.j2 (and its partials)
+# An image as markdown_html writes it, when its address is on another host (absolute or "//host").
+_REMOTE_IMAGE = re.compile(r'<img src="((?:[a-z]+:)?//[^"]*)" alt="([^"]*)"(?: title="[^"]*")? />', re.IGNORECASE)
+
+
+def page_markdown(source: str | None) -> Markup:
+    """markdown_html for the page, which loads nothing from elsewhere: an image on another host
+    becomes a link to it (its description as the text). Attributes come out escaped already."""
+    html = markdown_html(source)
+    return Markup(_REMOTE_IMAGE.sub(lambda m: f'<a href="{m[1]}">{m[2] or "image"}</a>', html))
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,7 @@ def build_site(config: Config, talks: list[Talk], announced: dict[str, Announced
     """The site's files by name: index.html and the feed it links to."""
     upcoming, past = entries(talks, now)
     context = {"series": config.series, "upcoming": upcoming, "past": past, "feed": FEED_NAME,
-               "now": now.astimezone(config.series.timezone)}
+               "now": now.astimezone(config.series.timezone),
+               "page_markdown": page_markdown}
     page = (renderer or Renderer(config)).render_page(INDEX, context)
     return {"index.html": page.encode("utf-8"), FEED_NAME: build_feed(config, talks, announced, now)}
