@@ -24,7 +24,7 @@ TALKS = {
           name: Boris Hanin
           affiliation: Princeton
           url: https://example.org/hanin
-          bio: Boris Hanin works on *deep networks* at Princeton.
+          bio: Boris Hanin works on *deep networks* at Princeton. ![](//cdn.example.org/face.jpg)
         start: 2027-04-08 15:30
         location: Eck 206, Warren Weaver Hall, 251 Mercer Street
         online_url: {LONG_LINK}
@@ -142,6 +142,7 @@ def test_talk_fields_are_escaped_and_nothing_is_loaded_from_elsewhere(site):
     assert '<p>&lt;img src="https://tracker.example/pixel.gif"&gt; raw HTML stays text.</p>' in text
     # The abstract's remote image is a link to it, not an image the page would load.
     assert '<a href="https://images.example.org/diagram.png">the diagram</a>' in text
+    assert '<a href="//cdn.example.org/face.jpg">image</a>' in text
     page = Page(text)
     loaded = [(name, attrs) for name, attrs in page.tags
               if "src" in attrs or (name == "link" and attrs.get("rel") != "alternate")]
