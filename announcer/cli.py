@@ -155,6 +155,32 @@ def log(talk: Optional[str] = typer.Argument(None, help="Only this talk.")) -> N
     typer.echo(log_lines(state["config"], talk), nl=False)
 
 
+@app.command()
+def calendar(
+    out: Optional[Path] = typer.Option(None, metavar="FILE", help="Write the feed here (default: stdout)."),
+    now: Optional[str] = typer.Option(None, help="Act as if it were this ISO 8601 time."),
+) -> None:
+    """The series as one subscribable calendar feed (ICS): every talk, past and upcoming."""
+    from announcer.commands.publish import calendar_command
+
+    feed, wrote = calendar_command(state["config"], out, now)
+    if wrote:
+        typer.echo(wrote)
+    else:
+        sys.stdout.buffer.write(feed)
+
+
+@app.command()
+def site(
+    out: Optional[Path] = typer.Option(None, metavar="DIR", help="Write index.html and series.ics here (default: site/)."),
+    now: Optional[str] = typer.Option(None, help="Act as if it were this ISO 8601 time."),
+) -> None:
+    """The series' schedule page: index.html with every talk, and series.ics beside it."""
+    from announcer.commands.publish import site_command
+
+    typer.echo(site_command(state["config"], out, now), nl=False)
+
+
 def main() -> None:
     """Entry point of the `announcer` script."""
     try:

@@ -106,6 +106,14 @@ def changes_between(old: dict[str, str | None], new: dict[str, str | None]) -> t
                  if old.get(name) != new.get(name))
 
 
+def invite_sequence(talk: Talk, announced: Announced | None) -> int:
+    """The SEQUENCE of the talk's invite now: 0 until the list heard of it, then the one that
+    carried the announced facts, one more once the talk differs from them (the update that says so)."""
+    if announced is None:
+        return 0
+    return announced.sequence + (1 if changes_between(announced.facts, talk.facts) else 0)
+
+
 def plan_messages(config: Config, talks: list[Talk], records: dict[str, Record],
                   announced: dict[str, Announced], now: datetime) -> Plan:
     """Every message the talks call for, with its state at `now` (reads no clock, no file)."""
@@ -115,7 +123,7 @@ def plan_messages(config: Config, talks: list[Talk], records: dict[str, Record],
         closes = talk.start.astimezone(timezone.utc)
         last = announced.get(talk.id)
         changes = changes_between(last.facts, talk.facts) if last else ()
-        sequence = (last.sequence + (1 if changes else 0)) if last else 0
+        sequence = invite_sequence(talk, last)
         thread = records.get(f"{talk.id}/announcement")
         thread_id = (thread.message_id if thread and thread.message_id
                      else message_id_for(f"{talk.id}/announcement", domain))

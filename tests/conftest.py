@@ -128,3 +128,15 @@ def write_config(tmp_path: Path, server: MailServer | None = None, **overrides: 
 def pytest_configure(config: pytest.Config) -> None:
     # The implicit-TLS server must allow AUTH "without TLS" (aiosmtpd only counts STARTTLS), which it warns about.
     config.addinivalue_line("filterwarnings", "ignore:Requiring AUTH while not requiring TLS:UserWarning")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, installed here as root when CI=true or ANNOUNCER_INSTALL_CHROMIUM=1; else a skip
+    that names the command."""
+    from browser import find_or_install_chromium
+
+    path, reason = find_or_install_chromium()
+    if path is None:
+        pytest.skip(reason)
+    return path

@@ -60,18 +60,14 @@ def invite_texts(config: Config, talk: Talk, method: str) -> dict[str, str]:
     return {name: text for name, text in texts.items() if text}
 
 
-def build_invite(config: Config, talk: Talk, *, method: str, sequence: int, now: datetime) -> bytes:
-    """The calendar for one talk: METHOD PUBLISH, or CANCEL with STATUS:CANCELLED."""
-    from icalendar import Calendar, Event, vCalAddress  # a heavy import: only when building
+def build_event(config: Config, talk: Talk, *, sequence: int, now: datetime, cancelled: bool = False):
+    """The talk's VEVENT (an icalendar Event), as its invites and the series feed carry it.
 
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-    texts = invite_texts(config, talk, method)
-    calendar = Calendar()  # not Calendar.new(): that adds a calendar UID and its own PRODID
-    calendar.add("prodid", PRODID)
-    calendar.add("version", "2.0")
-    calendar.add("method", method)
+    cancelled: STATUS:CANCELLED and "CANCELLED" opening the description, as in a cancellation.
+    """
+    from icalendar import Event, vCalAddress  # a heavy import: only when building
 
+    texts = invite_texts(config, talk, "CANCEL" if cancelled else "PUBLISH")
     event = Event()
     event.add("uid", texts["uid"])
     event.add("sequence", sequence)
@@ -82,9 +78,22 @@ def build_invite(config: Config, talk: Talk, *, method: str, sequence: int, now:
     for name in ("summary", "location", "description", "url"):
         if name in texts:
             event.add(name, texts[name])
-    event.add("status", "CANCELLED" if method == "CANCEL" else _STATUS.get(talk.status, "CONFIRMED"))
+    event.add("status", "CANCELLED" if cancelled else _STATUS.get(talk.status, "CONFIRMED"))
     organizer = vCalAddress(texts["organizer"])
     organizer.params["CN"] = texts["cn"]
     event.add("organizer", organizer)
-    calendar.add_component(event)
+    return event
+
+
+def build_invite(config: Config, talk: Talk, *, method: str, sequence: int, now: datetime) -> bytes:
+    """The calendar for one talk: METHOD PUBLISH, or CANCEL with STATUS:CANCELLED."""
+    from icalendar import Calendar  # a heavy import: only when building
+
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    calendar = Calendar()  # not Calendar.new(): that adds a calendar UID and its own PRODID
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("method", method)
+    calendar.add_component(build_event(config, talk, sequence=sequence, now=now, cancelled=method == "CANCEL"))
     return calendar.to_ical()

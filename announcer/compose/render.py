@@ -208,3 +208,9 @@ class Renderer:
                 raise  # not raised while rendering a template: a bug in announcer
             detail = str(error) if isinstance(error, jinja2.TemplateError) else f"{type(error).__name__}: {error}"
             raise InputError([Problem(place[0], place[1], f"template error: {detail}")]) from None
+
+    # ---- pages (publish/site.py): the same loader, environment and error places as messages ----
+
+    def render_page(self, name: str, context: dict[str, Any]) -> str:
+        """One page template ("site/index.html.j2"): built in, overridable from templates_dir/site/."""
+        return self._render(name, "site", context)
