@@ -17,12 +17,12 @@ from announcer.config import MASK, Config, did_you_mean, find_config, load_confi
 from announcer.cores import in_chunks
 from announcer.dispatch import Dispatcher, PassResult
 from announcer.errors import AnnouncerError, InputError
-from announcer.ledger import Ledger
+from announcer.ledger import Ledger, clock
 from announcer.plan import Plan, PlannedMessage
 from announcer.talks import Talk, TalkSet, load_talks
 from announcer.timing import parse_now
 
-UPCOMING = ("pending", "due", "retry", "skipped", "failed", "uncertain")
+UPCOMING = ("pending", "due", "held", "retry", "skipped", "failed", "uncertain", "claimed")
 
 
 @dataclass
@@ -129,6 +129,7 @@ def plan_rows(config_option: str | None, now_text: str | None, include_all: bool
     loaded = load_series(config_option)
     now = now_from(now_text)
     plan = plan_at(loaded, now)
+    notes = plan_notes(loaded, plan)
     rows = plan.messages + plan.history if include_all else [
         m for m in plan.messages if m.state in UPCOMING and m.closes > now]
     rows.sort(key=lambda m: (m.due, m.talk_id, m.key))
@@ -136,7 +137,7 @@ def plan_rows(config_option: str | None, now_text: str | None, include_all: bool
     if as_json:
         data = [{"talk": m.talk_id, "kind": m.kind, "due": m.due.astimezone(zone).isoformat(),
                  "state": m.state} for m in rows]
-        return json.dumps(data, indent=2), plan.warnings
+        return json.dumps(data, indent=2), plan.warnings + notes
     if not rows:
         return "nothing planned" + ("" if include_all else " (--all shows past messages)"), plan.warnings
     width = max(len(m.talk_id) for m in rows)
@@ -144,7 +145,39 @@ def plan_rows(config_option: str | None, now_text: str | None, include_all: bool
     lines = [f"{'DUE (' + zone.key + ')':<24}  {'TALK':<{width}}  {'KIND':<{kind_width}}  STATE"]
     lines += [f"{local_time(m.due, loaded.config):<24}  {m.talk_id:<{width}}  {m.kind:<{kind_width}}  {m.state}"
               for m in rows]
-    return "\n".join(lines), plan.warnings
+    return "\n".join(lines + [""] * bool(notes) + notes), plan.warnings
+
+
+def plan_notes(loaded: Loaded, plan: Plan) -> list[str]:
+    """Why messages wait: held by a new ledger, a talk that looks renamed, a refused login."""
+    config = loaded.config
+    notes = []
+    held = [m for m in plan.messages if m.state == "held"]
+    if held and plan.held_before is not None:
+        notes.append(f"held: {len(held)} message(s) fell due before {local_time(plan.held_before, config)}, more "
+                     "than an hour before the ledger was created; they are not sent unless you run "
+                     "`announcer send --due --catch-up` (which sends those whose talk has not started)")
+    notes += [f"not sent: {problem}" for problem in plan.renames.values()]
+    if any(m.state in ("due", "retry") for m in plan.messages) and (refused := refused_login(config)):
+        notes.append(f"due: {refused}")
+    return notes
+
+
+def refused_login(config: Config) -> str | None:
+    """The refused login that keeps due messages waiting with the current settings and password, if any."""
+    from announcer.logins import fingerprint, last_refused
+
+    smtp = config.smtp
+    if config.transport != "smtp" or smtp is None or not config.ledger_path.exists():
+        return None
+    with Ledger(config.ledger_path) as ledger:
+        refused = last_refused(ledger)
+        password = os.environ.get(smtp.password_env) if smtp.password_env else None
+        if refused is None or refused.fingerprint != fingerprint(ledger, repr(smtp), password):
+            return None
+    if clock() >= refused.next_try:
+        return f"{refused.reason} (the next pass logs in again)"
+    return refused.waiting()
 
 
 def plan_at(loaded: Loaded, now: datetime) -> Plan:
@@ -251,28 +284,37 @@ def _choose(loaded: Loaded, plan: Plan, talk_id: str | None, kind: str | None) -
 
 
 def send_command(config_option: str | None, talk_id: str | None, kind: str | None, *, dry_run: bool,
-                 force: bool, now_text: str | None) -> tuple[str, int]:
-    """`send TALK --kind KIND` or `send --due`: returns the report and the exit code."""
+                 force: bool, now_text: str | None, catch_up: bool = False,
+                 failed: bool = False) -> tuple[str, int, list[str]]:
+    """`send TALK --kind KIND`, `send --due [--catch-up]` or `send --failed`: the report, the exit
+    code, and the errors for stderr (one line each: a stopped pass, a talk that looks renamed)."""
     from announcer.message import preview_text
 
     loaded = load_series(config_option)
     now = now_from(now_text)
     with open_ledger(loaded.config, write=not dry_run) or nullcontext() as ledger:
         dispatcher = make_dispatcher(loaded, ledger, dry_run=dry_run)
-        if talk_id is None:
-            result = dispatcher.due_pass(now)
+        if failed:
+            plan = dispatcher.plan(now)
+            again = [m for m in plan.messages if m.state == "failed" and m.closes > now and m.talk_id not in plan.renames]
+            result = dispatcher.deliver_all(again, now, "manual")
+        elif talk_id is None:
+            result = dispatcher.due_pass(now, catch_up=catch_up)
         else:
             message = _one_message(loaded, dispatcher.plan(now), talk_id, kind, force)
             result = dispatcher.deliver_all([message], now, "force" if force else "manual")
             refused = [o for o in result.outcomes if o.state == "refused"]
             if refused:
                 raise AnnouncerError(f'{talk_id} {kind}: {refused[0].detail}')
-    return _send_report(result, dry_run, preview_text), int(result.exit_code)
+    errors = result.errors + ([f"stopped: {result.stopped_by}"] if result.stopped_by else [])
+    return _send_report(result, dry_run, preview_text), int(result.exit_code), errors
 
 
 def _one_message(loaded: Loaded, plan: Plan, talk_id: str, kind: str, force: bool) -> PlannedMessage:
     """The talk's message of that kind: the first not yet sent (a kind may be scheduled twice)."""
     talk = loaded.talk(talk_id)
+    if talk_id in plan.renames:
+        raise AnnouncerError(str(plan.renames[talk_id]))
     candidates = _choose(loaded, plan, talk_id, kind)
     message = next((m for m in candidates if m.state != "sent"), candidates[0])
     if message.state == "skipped" and not force:
@@ -284,14 +326,14 @@ def _one_message(loaded: Loaded, plan: Plan, talk_id: str, kind: str, force: boo
 def _send_report(result: PassResult, dry_run: bool, preview_text) -> str:
     lines = []
     for outcome in result.outcomes:
+        if outcome.state == "due":  # not sent: the connection failed (the stopped line on stderr says why)
+            continue
         if outcome.state == "dry-run":
             lines.append(preview_text(outcome.email))
             lines.append("-" * 72)
         else:
             lines.append(str(outcome))
     lines += [f"warning: {w}" for w in result.warnings]
-    if result.stopped_by:
-        lines.append(f"stopped: {result.stopped_by}")
     if dry_run:
         lines.append(f"dry run: {result.count('dry-run')} messages would be sent; nothing was sent or recorded")
     else:
@@ -306,6 +348,7 @@ def log_lines(config_option: str | None, talk_id: str | None) -> str:
     if ledger is None:
         return f"nothing recorded yet (no ledger at {config.ledger_path})\n"
     with ledger:
+        ledger.recover_abandoned(clock())  # a claim whose process died shows as uncertain, not as nothing
         events = ledger.history(talk_id)
     if not events:
         return "nothing recorded" + (f' for talk "{talk_id}"' if talk_id else "") + "\n"

@@ -17,7 +17,7 @@ from announcer.yamlfile import LineDict, read_yaml
 
 STATUSES = ("confirmed", "tentative", "cancelled")
 TALK_KEYS = {"id", "title", "speaker", "start", "end", "duration", "timezone", "location",
-             "online_url", "abstract", "notes", "links", "status", "url"}
+             "online_url", "abstract", "notes", "links", "status", "url", "new_talk"}
 SPEAKER_KEYS = {"name", "affiliation", "url", "bio"}
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _LINK = re.compile(r"(https?://|mailto:)\S+")
@@ -55,6 +55,7 @@ class Talk:
     url: str | None
     path: Path
     line: int
+    new_talk: bool = False   # not a rename of an announced talk with the same speaker and title (SPEC 8.5)
 
     @property
     def is_tba(self) -> bool:
@@ -196,9 +197,12 @@ class _TalkReader:
             notes=self.text("notes"),
             url=self.link("url"),
         )
+        new_talk = self.data.get("new_talk", False)
+        if not isinstance(new_talk, bool):
+            self.problem("new_talk", "new_talk must be true or false")
         if start is not None and end is not None and not any(not p.warning for p in self.problems):
             talk = Talk(id=talk_id, speakers=speakers, start=start, end=end, timezone=zone, links=links,
-                        status=status, path=self.path, line=self.data.line, **fields)
+                        status=status, path=self.path, line=self.data.line, new_talk=new_talk is True, **fields)
         return talk
 
     def moment(self, key: str, zone: ZoneInfo, required: bool = True) -> datetime | None:

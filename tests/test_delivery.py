@@ -67,7 +67,9 @@ def test_wrong_password_fails_cleanly(tmp_path, smtp_starttls, monkeypatch):
     assert "not-the-password" not in result.output and PASSWORD not in result.output
     assert "Traceback" not in result.output
     assert smtp_starttls.messages == []
-    assert sorted(states(tmp_path).values()) == ["failed"]  # the pass stopped at the first message
+    assert states(tmp_path) == {}  # no message failed: the pass stopped, both stay due (SPEC 8.5)
+    assert [line for line in result.stderr.splitlines() if "authentication failed" in line] == \
+        [line for line in result.stderr.splitlines() if line.startswith("stopped: ")]
 
 
 def test_untrusted_certificate_is_refused(tmp_path, smtp_starttls, smtp_password_env):

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
+import announcer.ledger as ledger_module
 from announcer.ledger import Ledger, retry_delay
 from announcer.plan import PlannedMessage
 
@@ -83,14 +84,18 @@ def test_concurrent_claims_have_one_winner(tmp_path):
     assert sorted(results.get(timeout=5) for _ in processes) == [False, False, False, True]
 
 
-def test_claim_of_a_dead_process_becomes_uncertain(tmp_path):
+def test_claim_of_a_dead_process_becomes_uncertain_when_its_lease_runs_out(tmp_path, monkeypatch):
     path = tmp_path / "l.db"
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from test_ledger import message, NOW;"
             "from announcer.ledger import Ledger; assert Ledger(sys.argv[2]).claim(message(), NOW)")
     subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(path)], check=True, timeout=60)
     with Ledger(path) as ledger:
         assert ledger.records()["talk/announcement"].state == "claimed"
-        assert ledger.recover_abandoned(NOW) == [("talk", "announcement")]
+        assert ledger.recover_abandoned(NOW) == []  # its lease has not run out yet
+        later = ledger_module.clock() + ledger_module.LEASE + timedelta(seconds=1)
+        monkeypatch.setattr(ledger_module, "clock", lambda: later)
+        assert ledger.records()["talk/announcement"].state == "uncertain"  # what plan shows before a pass
+        assert ledger.recover_abandoned(NOW) == [("talk/announcement", "talk", "announcement")]
         assert ledger.records()["talk/announcement"].state == "uncertain"
         assert ledger.history()[-1].detail == "the process sending it stopped before recording the outcome"
         assert not ledger.claim(message(), NOW + timedelta(hours=1))
