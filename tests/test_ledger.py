@@ -139,3 +139,27 @@ def test_a_ledger_opened_while_another_process_writes_the_new_file_waits_for_it(
     finally:
         release.join()
         other.close()
+
+
+def test_a_released_claim_returns_to_its_state_before(tmp_path):
+    with Ledger(tmp_path / "l.db") as ledger:
+        assert ledger.claim(message(), NOW)
+        ledger.release(message())
+        assert ledger.records() == {}  # never tried: it leaves the ledger and stays due
+        assert ledger.claim(message(), NOW)
+        ledger.record(message(), "retry", NOW, error="451", next_try=NOW)
+        assert ledger.claim(message(), NOW + timedelta(minutes=1))
+        ledger.release(message())
+        assert ledger.records()["talk/announcement"].state == "retry"
+        assert ledger.attempts("talk/announcement") == 1
+
+
+def test_a_new_ledger_records_when_it_was_created_and_an_old_one_dates_from_its_first_event(tmp_path):
+    before = ledger_module.clock()
+    with Ledger(tmp_path / "new.db") as ledger:
+        assert before <= ledger.created <= ledger_module.clock()
+    with Ledger(tmp_path / "old.db") as ledger:
+        ledger.record(message(), "sent", NOW - timedelta(days=30))
+        ledger.db.execute("DELETE FROM meta")  # as a ledger written before the record was kept
+    with Ledger(tmp_path / "old.db") as ledger:
+        assert ledger.created == NOW - timedelta(days=30)
