@@ -214,8 +214,9 @@ class DaemonCore:
             return Wake(self.paused_until, "retry after a connection failure") if self.paused_until else None
         records = self.ledger.records()
         wakes = []
-        for message in self.dispatcher.plan(now, records).messages:
-            if message.closes <= now:
+        plan = self.dispatcher.plan(now, records)
+        for message in plan.messages:
+            if message.closes <= now or message.talk_id in plan.renames:  # a renamed talk waits for its file
                 continue
             at = None
             if message.state == "pending":

@@ -99,3 +99,24 @@ def test_new_talk_must_be_true_or_false(tmp_path):
     config, path = announced_then_renamed(tmp_path, talk(extra="new_talk: maybe\n"))
     result = run(config, "check")
     assert result.exit_code == 1 and f"{path}:1: new_talk must be true or false" in result.stderr
+
+
+def test_the_daemon_logs_a_rename_once_and_does_not_wake_for_it(tmp_path):
+    from datetime import datetime, timezone
+
+    from announcer.config import load_config
+    from announcer.daemon import DaemonCore
+
+    config, path = announced_then_renamed(tmp_path, talk())
+    lines: list[str] = []
+    core = DaemonCore(load_config(config), lines.append)
+    now = datetime(2027, 2, 15, 15, 0, tzinfo=timezone.utc)
+    try:
+        core.run_pass(now)
+        core.run_pass(now)
+        wake = core.next_wake(now)
+    finally:
+        core.close()
+    assert sum('talk "zdeborova" has the speaker and title of "2027-02-21-zdeborova"' in line for line in lines) == 1
+    assert wake is not None and wake.what != "zdeborova announcement" and wake.at > now
+    assert len(messages(tmp_path)) == 2  # the first announcement and the other talk's; none for the rename
