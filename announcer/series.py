@@ -301,6 +301,8 @@ def send_command(config_option: str | None, talk_id: str | None, kind: str | Non
         elif talk_id is None:
             result = dispatcher.due_pass(now, catch_up=catch_up)
         else:
+            if dispatcher.recording:  # a dead run's claim becomes uncertain: --force may then send it
+                dispatcher.recording.recover_abandoned(now)
             message = _one_message(loaded, dispatcher.plan(now), talk_id, kind, force)
             result = dispatcher.deliver_all([message], now, "force" if force else "manual")
             refused = [o for o in result.outcomes if o.state == "refused"]
