@@ -163,6 +163,9 @@ def _read(path: Path) -> str:
         raise InputError([Problem(path, None, f"not UTF-8 text (byte {error.start}); save the template as UTF-8")])
 
 
+_SAFE_ATTRIBUTES: dict[tuple[type, str], bool] = {}   # (type, attribute name) -> may a template read it
+
+
 class _Environment(ImmutableSandboxedEnvironment):
     """Templates are organisers' text, not code (SPEC 6): Jinja's immutable sandbox, which refuses
     attributes that start with "_" (lipsum.__globals__, __class__.__mro__, through attr() and
@@ -175,9 +178,17 @@ class _Environment(ImmutableSandboxedEnvironment):
     to the environment's globals; ours are all set before the first template loads."""
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        if isinstance(obj, (PurePath, types.ModuleType)) or isinstance(value, types.ModuleType):
+        if isinstance(value, types.ModuleType):
             return False
-        return super().is_safe_attribute(obj, attr, value)
+        # Jinja's rules and ours look only at the object's type and the attribute's name: each pair
+        # is judged once (a render of the built-in templates reads some 50 attributes, and judging
+        # each read took as long as the rest of the render).
+        key = (type(obj), attr)
+        safe = _SAFE_ATTRIBUTES.get(key)
+        if safe is None:
+            safe = _SAFE_ATTRIBUTES[key] = (not isinstance(obj, (PurePath, types.ModuleType))
+                                            and super().is_safe_attribute(obj, attr, value))
+        return safe
 
     def make_globals(self, d: dict[str, Any] | None) -> dict[str, Any]:
         return {**self.globals, **(d or {})}
