@@ -264,7 +264,8 @@ class Ledger:
                 "WHERE state = 'claimed' AND (lease IS NULL OR lease < ?) RETURNING key, talk, kind, message_id",
                 (stamp(now), ABANDONED, stamp(clock()))).fetchall()
             self.db.executemany(
-                "INSERT INTO events (at, key, talk, kind, state, message_id, detail) VALUES (?, ?, ?, ?, 'uncertain', ?, ?)",
+                "INSERT INTO events (at, key, talk, kind, state, message_id, detail) "
+                "VALUES (?, ?, ?, ?, 'uncertain', ?, ?)",
                 [(stamp(now), key, talk, kind, message_id, ABANDONED) for key, talk, kind, message_id in rows])
             self.db.execute("COMMIT")
         except BaseException:

@@ -296,7 +296,8 @@ def send_command(config_option: str | None, talk_id: str | None, kind: str | Non
         dispatcher = make_dispatcher(loaded, ledger, dry_run=dry_run)
         if failed:
             plan = dispatcher.plan(now)
-            again = [m for m in plan.messages if m.state == "failed" and m.closes > now and m.talk_id not in plan.renames]
+            again = [m for m in plan.messages
+                     if m.state == "failed" and m.closes > now and m.talk_id not in plan.renames]
             result = dispatcher.deliver_all(again, now, "manual")
         elif talk_id is None:
             result = dispatcher.due_pass(now, catch_up=catch_up)

@@ -31,8 +31,8 @@ def _namespaces_work() -> str | None:
     """Why PID and UTS namespaces cannot be used here, or None when they can."""
     if shutil.which("unshare") is None:
         return "unshare (util-linux) is not installed"
-    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "--uts", "sh", "-c", "hostname probe && test $$ = 1"],
-                           capture_output=True, text=True, timeout=30)
+    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "--uts",
+                            "sh", "-c", "hostname probe && test $$ = 1"], capture_output=True, text=True, timeout=30)
     if probe.returncode != 0:
         return f"cannot create PID and UTS namespaces here (needs root): {probe.stderr.strip()}"
     return None

@@ -31,7 +31,9 @@ def run(config, *args):
 
 def messages(tmp_path):
     box = tmp_path / "outbox"
-    return [message_from_bytes(m.as_bytes(), policy=policy.default) for m in mailbox.Maildir(box)] if box.exists() else []
+    if not box.exists():
+        return []
+    return [message_from_bytes(m.as_bytes(), policy=policy.default) for m in mailbox.Maildir(box)]
 
 
 def announced_then_renamed(tmp_path, new_text: str):
