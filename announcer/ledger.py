@@ -291,6 +291,7 @@ class LeaseKeeper(threading.Thread):
         self._stopped = threading.Event()
 
     def run(self) -> None:
+        """Renew until stopped (the thread's body)."""
         db = sqlite3.connect(self.path, timeout=LOCK_WAIT, isolation_level=None)
         try:
             while not self._stopped.wait(LEASE.total_seconds() / 4):
