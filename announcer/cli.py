@@ -121,20 +121,28 @@ def send(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be sent; send and record nothing."),
     force: bool = typer.Option(False, "--force", help="Send again even if it was sent (a fresh Message-ID)."),
     now: Optional[str] = typer.Option(None, help="Act as if it were this ISO 8601 time."),
+    catch_up: bool = typer.Option(False, "--catch-up", help="With --due: also send held messages (due before "
+                                                             "the ledger was created) whose talk has not started."),
+    failed: bool = typer.Option(False, "--failed", help="Send again every failed message whose talk has not started."),
 ) -> None:
-    """Send one message now (TALK --kind KIND), or every due one (--due)."""
+    """Send one message now (TALK --kind KIND), every due one (--due), or the failed ones (--failed)."""
     from announcer.commands.send import send_command
 
-    if due == bool(talk):
-        raise UsageError("give either TALK --kind KIND or --due")
+    if due + bool(talk) + failed != 1:
+        raise UsageError("give either TALK --kind KIND, --due or --failed")
     if talk and not kind:
         raise UsageError("TALK needs --kind KIND (e.g. --kind announcement)")
-    if due and (kind or force):
-        raise UsageError("--due takes no --kind or --force")
-    if now and not due and not dry_run:
-        raise UsageError("--now goes with --due or --dry-run")
-    output, code = send_command(state["config"], talk, kind, dry_run=dry_run, force=force, now_text=now)
+    if (due or failed) and (kind or force):
+        raise UsageError("--due and --failed take no --kind or --force")
+    if catch_up and not due:
+        raise UsageError("--catch-up goes with --due")
+    if now and not (due or failed) and not dry_run:
+        raise UsageError("--now goes with --due, --failed or --dry-run")
+    output, code, errors = send_command(state["config"], talk, kind, dry_run=dry_run, force=force,
+                                        now_text=now, catch_up=catch_up, failed=failed)
     typer.echo(output, nl=False)
+    for line in errors:
+        typer.echo(line, err=True)
     raise typer.Exit(code)
 
 

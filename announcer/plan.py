@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
-from datetime import datetime, timezone
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
+from announcer.errors import Problem
 from announcer.sources.config import Config, MessageRule
 from announcer.sources.talks import Talk
 from announcer.sources.timing import due_time, format_duration
@@ -31,7 +33,7 @@ class PlannedMessage:
     key: str                  # the ledger key: unique per message as SPEC section 5 defines
     due: datetime             # UTC
     closes: datetime          # UTC: the talk's start; after it the message is missed
-    state: str                # pending, due, sent, retry, failed, uncertain, missed, skipped, tba
+    state: str                # pending, due, held, sent, retry, failed, uncertain, missed, skipped, tba
     sequence: int             # the ICS SEQUENCE this message carries
     message_id: str           # "<...@domain>", deterministic from the key
     thread_id: str | None     # the announcement's Message-ID (None for the announcement)
@@ -68,9 +70,12 @@ class Plan:
     messages: list[PlannedMessage]
     history: list[PlannedMessage]
     warnings: list[str]
+    renames: dict[str, Problem] = field(default_factory=dict)   # talk id -> why it looks like a renamed talk
+    held_before: datetime | None = None   # messages due before this and never tried are held (a new ledger)
 
 
 FACT_KINDS = ("announcement", "update", "cancellation")
+HOLD_AFTER = timedelta(hours=1)   # a new ledger holds what fell due more than this before it was created
 FACT_FIELDS = ("start", "end", "location", "online_url", "status")
 _FIRST = {"cancellation": 0, "update": 1}
 
@@ -114,9 +119,30 @@ def invite_sequence(talk: Talk, announced: Announced | None) -> int:
     return announced.sequence + (1 if changes_between(announced.facts, talk.facts) else 0)
 
 
+def identity(talk: Talk) -> str | None:
+    """Speakers and title compared for renames: NFC, case-folded, whitespace collapsed (None for a TBA talk)."""
+    if not talk.title or not talk.speakers:
+        return None
+    speakers = " / ".join(" ".join(speaker.name.split()) for speaker in talk.speakers)
+    text = unicodedata.normalize("NFC", f"{speakers}\n{' '.join(talk.title.split())}")
+    return unicodedata.normalize("NFC", text.casefold())
+
+
+def held_before(created: datetime, now: datetime) -> datetime | None:
+    """The due time before which a ledger created at `created` holds messages, acting at `now`.
+
+    Nothing is held at a time more than HOLD_AFTER before the ledger was created: such a command
+    rehearses a time when the ledger already existed.
+    """
+    return created - HOLD_AFTER if now >= created - HOLD_AFTER else None
+
+
 def plan_messages(config: Config, talks: list[Talk], records: dict[str, Record],
-                  announced: dict[str, Announced], now: datetime) -> Plan:
-    """Every message the talks call for, with its state at `now` (reads no clock, no file)."""
+                  announced: dict[str, Announced], now: datetime, hold_before: datetime | None = None) -> Plan:
+    """Every message the talks call for, with its state at `now` (reads no clock, no file).
+
+    Messages never tried that fell due before `hold_before` (a new ledger's) are `held`.
+    """
     planned: list[PlannedMessage] = []
     domain = config.series.domain
     for talk in talks:
@@ -132,7 +158,7 @@ def plan_messages(config: Config, talks: list[Talk], records: dict[str, Record],
             record = records.get(key)
             planned.append(PlannedMessage(
                 talk_id=talk.id, kind=kind, key=key, due=due, closes=closes,
-                state=_state(talk, kind, record, due, closes, now), sequence=sequence,
+                state=_state(talk, kind, record, due, closes, now, hold_before), sequence=sequence,
                 message_id=record.message_id if record and record.message_id else message_id_for(key, domain),
                 thread_id=None if kind == "announcement" else thread_id, changes=talk_changes))
 
@@ -156,14 +182,36 @@ def plan_messages(config: Config, talks: list[Talk], records: dict[str, Record],
     planned.sort(key=lambda m: (m.due, _FIRST.get(m.kind, 2), m.talk_id, m.key))
     history.sort(key=lambda m: (m.due, m.talk_id, m.key))
 
+    renames = _renames(talks, announced, known)
     warnings = [f'talk "{talk_id}" was announced but is no longer in {config.series.talks_dir}: nothing more '
                 "will be sent for it (to cancel it, keep its file and set status: cancelled)"
-                for talk_id in sorted(set(announced) - known)]
-    return Plan(planned, history, warnings)
+                for talk_id in sorted(set(announced) - known - {r.old for r in renames.values()})]
+    return Plan(planned, history, warnings, {talk_id: r.problem for talk_id, r in renames.items()}, hold_before)
+
+
+@dataclass(frozen=True)
+class _Rename:
+    old: str
+    problem: Problem
+
+
+def _renames(talks: list[Talk], announced: dict[str, Announced], known: set[str]) -> dict[str, _Rename]:
+    """New talks with the speakers and title of an announced talk whose file is gone (SPEC 8.5)."""
+    gone = {announcement.facts.get("identity"): talk_id for talk_id, announcement in sorted(announced.items())
+            if talk_id not in known}
+    renames = {}
+    for talk in talks:
+        old = None if talk.id in announced or talk.new_talk else gone.get(identity(talk))
+        if old is not None:
+            renames[talk.id] = _Rename(old, Problem(talk.path, talk.line, (
+                f'talk "{talk.id}" has the speaker and title of "{old}", which was announced and whose file is '
+                f'gone: nothing is sent for "{talk.id}" until its file says "id: {old}" (the same talk, renamed: '
+                'it keeps its calendar entry and history) or "new_talk: true" (another talk)')))
+    return renames
 
 
 def _state(talk: Talk, kind: str, record: Record | None, due: datetime, closes: datetime,
-           now: datetime) -> str:
+           now: datetime, hold_before: datetime | None = None) -> str:
     if record is not None and record.state not in ("retry", "missed"):
         return record.state
     if talk.is_placeholder:  # an empty slot: listed as TBA, never mailed (SPEC 8.5)
@@ -174,14 +222,19 @@ def _state(talk: Talk, kind: str, record: Record | None, due: datetime, closes: 
         return "missed"
     if record is not None and record.state == "retry":
         return "retry"
-    return "due" if now >= due else "pending"
+    if now < due:
+        return "pending"
+    return "held" if record is None and hold_before is not None and due < hold_before else "due"
 
 
-def sendable(plan: Plan, records: dict[str, Record], now: datetime) -> list[PlannedMessage]:
-    """The messages a pass at `now` should send: due ones, and retries whose wait is over."""
+def sendable(plan: Plan, records: dict[str, Record], now: datetime, catch_up: bool = False) -> list[PlannedMessage]:
+    """The messages a pass at `now` should send: due ones, retries whose wait is over, and with
+    catch_up held ones; none of a talk that looks renamed."""
     ready = []
     for message in plan.messages:
-        if message.state == "due":
+        if message.talk_id in plan.renames:
+            continue
+        if message.state == "due" or (catch_up and message.state == "held"):
             ready.append(message)
         elif message.state == "retry":
             record = records.get(message.key)

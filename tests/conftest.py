@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,16 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def announcer_command(lease_seconds: float | None = None) -> list[str]:
+    """The announcer CLI as a process (arguments follow); with lease_seconds, claims hold leases
+    that short, so that a test sees a killed process's claim run out in seconds, not a minute."""
+    if lease_seconds is None:
+        return [sys.executable, "-m", "announcer"]
+    code = ("import datetime, announcer.deliver.ledger as ledger, announcer.cli as cli; "
+            f"ledger.LEASE = datetime.timedelta(seconds={lease_seconds}); cli.main()")
+    return [sys.executable, "-c", code]
 
 
 DEFAULT_MESSAGES = [{"kind": "announcement", "before": "7d", "at": "09:00"},

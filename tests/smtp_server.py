@@ -63,11 +63,13 @@ class MailServer:
     `count` messages (mail transactions) and may be set while the server runs.
     """
 
-    def __init__(self, security: str, ca: trustme.CA | None = None, ca_file: Path | None = None) -> None:
+    def __init__(self, security: str, ca: trustme.CA | None = None, ca_file: Path | None = None,
+                 password: str = PASSWORD) -> None:
         self.host = HOST
         self.security = security
         self.username = USERNAME if security != "none" else None
-        self.password = PASSWORD if security != "none" else None
+        self.password = password if security != "none" else None
+        self.auth_attempts = 0  # AUTH commands that reached the authenticator
         self.ca_file = ca_file if security != "none" else None
         self._lock = threading.Lock()
         self._messages: list[Received] = []
@@ -76,16 +78,16 @@ class MailServer:
         self._fault: _Fault | None = None
         self._running = False
         self.controller = _PortZeroController(self, hostname=HOST, port=0, server_hostname="localhost",
-                                              **self._tls_options(security, ca))
+                                              **self._tls_options(security, ca, self._check_password))
 
     @staticmethod
-    def _tls_options(security: str, ca: trustme.CA | None) -> dict[str, Any]:
+    def _tls_options(security: str, ca: trustme.CA | None, authenticator: Any) -> dict[str, Any]:
         if security == "none":
             return {}
         assert ca is not None, "a TLS server needs a CA"
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ca.issue_cert("localhost", HOST).configure_cert(context)
-        auth = {"auth_required": True, "authenticator": _check_password}
+        auth = {"auth_required": True, "authenticator": authenticator}
         if security == "starttls":
             return {"tls_context": context, "require_starttls": True, "auth_require_tls": True, **auth}
         # aiosmtpd only counts STARTTLS as TLS, so AUTH must be allowed "without" it here (aiosmtpd #281).
@@ -166,6 +168,15 @@ class MailServer:
             envelope.fault = fault  # type: ignore[attr-defined]
         return envelope.fault  # type: ignore[attr-defined]
 
+    def _check_password(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
+                        auth_data: Any) -> AuthResult:
+        """Accept USERNAME/password (compared as UTF-8); handled=False makes aiosmtpd reply 535 to a wrong one."""
+        with self._lock:
+            self.auth_attempts += 1
+        ok = (isinstance(auth_data, LoginPassword) and auth_data.login == USERNAME.encode()
+              and auth_data.password == (self.password or "").encode("utf-8"))
+        return AuthResult(success=ok, handled=False)
+
     # aiosmtpd handler hooks
 
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
@@ -198,14 +209,6 @@ class MailServer:
         elif fault and fault.stage == "stall":
             await asyncio.sleep(fault.seconds)
         return "250 2.0.0 Message accepted"
-
-
-def _check_password(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                    auth_data: Any) -> AuthResult:
-    """Accept USERNAME/PASSWORD; handled=False makes aiosmtpd reply 535 to a wrong one."""
-    ok = (isinstance(auth_data, LoginPassword)
-          and auth_data.login == USERNAME.encode() and auth_data.password == PASSWORD.encode())
-    return AuthResult(success=ok, handled=False)
 
 
 def write_ca(ca: trustme.CA, folder: Path) -> Path:

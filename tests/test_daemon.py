@@ -26,7 +26,7 @@ from announcer.run.lock import DaemonLock
 from announcer.run.watch import FolderWatch
 from announcer.sources.config import load_config
 
-from conftest import write_config
+from conftest import announcer_command, write_config
 from smtp_server import PASSWORD, MailServer
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -232,8 +232,9 @@ def test_the_watch_sees_saves_by_rename_or_in_place_and_ignores_editor_droppings
 class DaemonProcess:
     """`python -m announcer --config PATH daemon`, with its stderr collected line by line."""
 
-    def __init__(self, config: Path, *options: str, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "announcer", "--config", str(config), "daemon", *options],
+    def __init__(self, config: Path, *options: str, env: dict[str, str] | None = None,
+                 lease_seconds: float | None = None) -> None:
+        self.proc = subprocess.Popen([*announcer_command(lease_seconds), "--config", str(config), "daemon", *options],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True, env=env)
         self.lines: list[str] = []
@@ -279,8 +280,9 @@ def start_daemon():
     """Starts daemons; kills any still running when the test ends."""
     started: list[DaemonProcess] = []
 
-    def start(config: Path, *options: str, env: dict[str, str] | None = None) -> DaemonProcess:
-        daemon = DaemonProcess(config, *options, env=env)
+    def start(config: Path, *options: str, env: dict[str, str] | None = None,
+              lease_seconds: float | None = None) -> DaemonProcess:
+        daemon = DaemonProcess(config, *options, env=env, lease_seconds=lease_seconds)
         started.append(daemon)
         return daemon
 
@@ -310,6 +312,11 @@ def wait_until(condition, timeout: float = 10.0, what: str = "condition") -> Non
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+# A talk two days ahead is announced half an hour before now: recent enough that a new ledger
+# sends it (one due more than an hour before the ledger was created would be held).
+RECENT = [{"kind": "announcement", "before": "2d30m"}, {"kind": "reminder", "before": "1h"}]
 
 
 def local_minute(moment: datetime) -> str:
@@ -353,7 +360,7 @@ def test_daemon_sends_a_reminder_within_2_s_of_its_due_time(tmp_path, smtp_start
 
 def test_daemon_picks_up_a_new_talk_and_keeps_serving_through_broken_files(tmp_path, smtp_plain, start_daemon):
     start, due, before = soon_reminder(7)
-    config = write_config(tmp_path, smtp_plain, messages=[{"kind": "announcement", "before": "7d", "at": "09:00"},
+    config = write_config(tmp_path, smtp_plain, messages=[{"kind": "announcement", "before": "30m"},
                                                           {"kind": "reminder", "before": before}])
     good = write_talk(config, "a.yaml", talk("Served throughout", local_minute(start)))
     never = write_talk(config, "z.yaml", "title: Broken\nstart: 14:00\n")
@@ -364,7 +371,7 @@ def test_daemon_picks_up_a_new_talk_and_keeps_serving_through_broken_files(tmp_p
 
     write_talk(config, "a.yaml", "title: Served throughout\nstart: [\n")  # broken mid-edit
     written = time.monotonic()
-    write_talk(config, "b.yaml", talk("Added while running", local_minute(start + timedelta(days=1))))
+    write_talk(config, "b.yaml", talk("Added while running", local_minute(start + timedelta(minutes=20))))
     daemon.wait_for(r"sent b announcement", timeout=8)
     picked_up = time.monotonic() - written
     print(f"new talk sent {picked_up:.2f} s after its file was written")
@@ -398,37 +405,40 @@ def test_a_second_daemon_on_the_same_ledger_exits_1_naming_the_first(tmp_path, s
 
 def test_sighup_reloads_at_once_and_a_bad_password_pauses_sending(tmp_path, smtp_starttls, start_daemon):
     soon = local_minute(datetime.now(UTC) + timedelta(days=2))
-    config = write_config(tmp_path, smtp_starttls)
+    config = write_config(tmp_path, smtp_starttls, messages=RECENT)
     write_talk(config, "a.yaml", talk("A", soon))
     env = {**os.environ, "ANNOUNCER_SMTP_PASSWORD": "wrong", "GOOD_PASSWORD": PASSWORD}
     daemon = start_daemon(config, "--verbose", env=env)
-    daemon.wait_for(r"failed a announcement: .*authentication failed for 'mad'")
-    daemon.wait_for(r"paused: .*until the configuration changes or the daemon gets SIGHUP")
+    daemon.wait_for(r"due a announcement: not sent: .*authentication failed for 'mad'")
+    daemon.wait_for(r"paused until .*: .*authentication failed for 'mad'.*: the same settings log in again then")
 
     mark = len(daemon.lines)
     write_talk(config, "b.yaml", talk("B", soon))
     loaded = daemon.wait_for(r"loaded .*b\.yaml", after=mark)
-    daemon.wait_for(r"pass: paused, nothing sent", after=loaded)  # a change alone does not resume
+    daemon.wait_for(r"pass: paused, nothing sent", after=loaded)  # a change of talks does not resume
 
     daemon.proc.send_signal(signal.SIGHUP)
     hup = daemon.wait_for(r"wake-up: SIGHUP")
     daemon.wait_for(r"reloaded .*announcer\.toml", after=hup)
     daemon.wait_for(r"resumed sending \(SIGHUP\)", after=hup)
-    daemon.wait_for(r"failed b announcement: .*authentication failed", after=hup)
-    assert daemon.log.count("paused: ") == 2
+    daemon.wait_for(r"login skipped: .*authentication failed", after=hup)  # the same password: not within the hour
+    assert smtp_starttls.auth_attempts == 1
+    assert "failed a announcement" not in daemon.log and "failed b announcement" not in daemon.log
 
-    write_config(tmp_path, smtp_starttls, smtp={"password_env": "GOOD_PASSWORD"})
+    write_config(tmp_path, smtp_starttls, smtp={"password_env": "GOOD_PASSWORD"}, messages=RECENT)
     write_talk(config, "c.yaml", talk("C", soon))
     daemon.wait_for(r"resumed sending \(the configuration changed\)")
     daemon.wait_for(r"sent c announcement")
     assert daemon.stop() == 0
-    assert message_ids(smtp_starttls) == [message_id_for("c/announcement", DOMAIN)]
+    assert sorted(message_ids(smtp_starttls)) == sorted(message_id_for(f"{name}/announcement", DOMAIN)
+                                                        for name in "abc")  # every due message stayed due
+    assert smtp_starttls.auth_attempts == 2
     assert PASSWORD not in daemon.log and "wrong" not in daemon.log
 
 
 def test_sigterm_finishes_the_message_in_hand_and_sends_no_other(tmp_path, smtp_plain, start_daemon):
     soon = local_minute(datetime.now(UTC) + timedelta(days=2))
-    config = write_config(tmp_path, smtp_plain)
+    config = write_config(tmp_path, smtp_plain, messages=RECENT)
     write_talk(config, "a.yaml", talk("A", soon))
     write_talk(config, "b.yaml", talk("B", soon))
     smtp_plain.stall_after_data(1.5)
@@ -442,7 +452,7 @@ def test_sigterm_finishes_the_message_in_hand_and_sends_no_other(tmp_path, smtp_
 
 def test_restarts_never_send_twice_even_after_kill_9_mid_send(tmp_path, smtp_plain, start_daemon):
     soon = local_minute(datetime.now(UTC) + timedelta(days=2))
-    config = write_config(tmp_path, smtp_plain)
+    config = write_config(tmp_path, smtp_plain, messages=RECENT)
     write_talk(config, "a.yaml", talk("A", soon))
     first = start_daemon(config)
     first.wait_for(r"sent a announcement")
@@ -450,12 +460,13 @@ def test_restarts_never_send_twice_even_after_kill_9_mid_send(tmp_path, smtp_pla
 
     write_talk(config, "b.yaml", talk("B", soon))
     smtp_plain.stall_after_data(5)
-    second = start_daemon(config)
+    second = start_daemon(config, lease_seconds=1)
     wait_until(lambda: len(smtp_plain.messages) == 2, what="b's announcement in flight")
     second.proc.kill()
     second.proc.wait(5)
     assert ledger_states(tmp_path) == {"a/announcement": "sent", "b/announcement": "claimed"}
 
+    time.sleep(1.5)  # the claim's lease runs out: nothing renews it
     third = start_daemon(config, "--verbose")
     third.wait_for(r"uncertain b announcement: the process sending it stopped before recording the outcome")
     third.wait_for(r"pass: 0 sent")

@@ -3,11 +3,14 @@
 import mailbox
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 
 from typer.testing import CliRunner
 
+import announcer.deliver.ledger as ledger_module
 from announcer.cli import app
 from announcer.deliver.ledger import Ledger
+from announcer.plan import PlannedMessage
 
 from conftest import write_config
 from smtp_server import PASSWORD, PASSWORD_ENV
@@ -68,7 +71,9 @@ def test_wrong_password_fails_cleanly(tmp_path, smtp_starttls, monkeypatch):
     assert "not-the-password" not in result.output and PASSWORD not in result.output
     assert "Traceback" not in result.output
     assert smtp_starttls.messages == []
-    assert sorted(states(tmp_path).values()) == ["failed"]  # the pass stopped at the first message
+    assert states(tmp_path) == {}  # no message failed: the pass stopped, both stay due (SPEC 8.5)
+    assert [line for line in result.stderr.splitlines() if "authentication failed" in line] == \
+        [line for line in result.stderr.splitlines() if line.startswith("stopped: ")]
 
 
 def test_untrusted_certificate_is_refused(tmp_path, smtp_starttls, smtp_password_env):
@@ -243,3 +248,20 @@ def test_a_pass_keeps_the_message_ids_it_sent_not_the_messages(tmp_path):
     assert all(o.email is None and o.message_id.startswith("<pennington.") for o in result.outcomes)
     assert str(result.outcomes[0]).endswith(result.outcomes[0].message_id)
     assert len(mailbox.Maildir(tmp_path / "outbox")) == 2
+
+
+def test_send_force_takes_over_the_claim_of_a_dead_run_once_its_lease_ran_out(tmp_path, smtp_plain, monkeypatch):
+    config = series(tmp_path, smtp_plain)
+    due = datetime(2027, 2, 14, 14, 0, tzinfo=timezone.utc)
+    claimed = PlannedMessage("pennington", "announcement", "pennington/announcement", due, due + timedelta(days=7),
+                             "due", 0, "<x@y>", None)
+    code = ("import sys, datetime; from announcer.deliver.ledger import Ledger; from announcer.plan import PlannedMessage; "
+            f"assert Ledger(sys.argv[1]).claim({claimed!r}, {due!r})")  # a run that dies holding its claim
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "announcer.db")], check=True, timeout=60)
+    refused = send(config, "pennington", "--kind", "announcement", "--force")
+    assert refused.exit_code == 1 and "being sent" in refused.stderr  # its owner may still be sending it
+    later = ledger_module.clock() + ledger_module.LEASE + timedelta(seconds=1)
+    monkeypatch.setattr(ledger_module, "clock", lambda: later)
+    forced = send(config, "pennington", "--kind", "announcement", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert len(smtp_plain.messages) == 1

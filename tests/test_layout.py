@@ -51,5 +51,5 @@ def test_every_import_points_down_or_stays_in_its_package():
 
 def test_the_rule_is_not_empty():
     # The check would pass on any tree if it found no import at all.
-    assert _own_imports(PACKAGE / "plan.py") == {"sources"}
+    assert {"sources", "errors"} <= _own_imports(PACKAGE / "plan.py")
     assert {"plan", "errors", "compose", "deliver"} <= _own_imports(PACKAGE / "deliver" / "dispatch.py")

@@ -6,6 +6,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import announcer.deliver.ledger as ledger_module
 from announcer.deliver.ledger import Ledger, retry_delay
 from announcer.plan import PlannedMessage
 
@@ -83,14 +84,18 @@ def test_concurrent_claims_have_one_winner(tmp_path):
     assert sorted(results.get(timeout=5) for _ in processes) == [False, False, False, True]
 
 
-def test_claim_of_a_dead_process_becomes_uncertain(tmp_path):
+def test_claim_of_a_dead_process_becomes_uncertain_when_its_lease_runs_out(tmp_path, monkeypatch):
     path = tmp_path / "l.db"
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from test_ledger import message, NOW;"
             "from announcer.deliver.ledger import Ledger; assert Ledger(sys.argv[2]).claim(message(), NOW)")
     subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(path)], check=True, timeout=60)
     with Ledger(path) as ledger:
         assert ledger.records()["talk/announcement"].state == "claimed"
-        assert ledger.recover_abandoned(NOW) == [("talk", "announcement")]
+        assert ledger.recover_abandoned(NOW) == []  # its lease has not run out yet
+        later = ledger_module.clock() + ledger_module.LEASE + timedelta(seconds=1)
+        monkeypatch.setattr(ledger_module, "clock", lambda: later)
+        assert ledger.records()["talk/announcement"].state == "uncertain"  # what plan shows before a pass
+        assert ledger.recover_abandoned(NOW) == [("talk/announcement", "talk", "announcement")]
         assert ledger.records()["talk/announcement"].state == "uncertain"
         assert ledger.history()[-1].detail == "the process sending it stopped before recording the outcome"
         assert not ledger.claim(message(), NOW + timedelta(hours=1))
@@ -134,3 +139,27 @@ def test_a_ledger_opened_while_another_process_writes_the_new_file_waits_for_it(
     finally:
         release.join()
         other.close()
+
+
+def test_a_released_claim_returns_to_its_state_before(tmp_path):
+    with Ledger(tmp_path / "l.db") as ledger:
+        assert ledger.claim(message(), NOW)
+        ledger.release(message())
+        assert ledger.records() == {}  # never tried: it leaves the ledger and stays due
+        assert ledger.claim(message(), NOW)
+        ledger.record(message(), "retry", NOW, error="451", next_try=NOW)
+        assert ledger.claim(message(), NOW + timedelta(minutes=1))
+        ledger.release(message())
+        assert ledger.records()["talk/announcement"].state == "retry"
+        assert ledger.attempts("talk/announcement") == 1
+
+
+def test_a_new_ledger_records_when_it_was_created_and_an_old_one_dates_from_its_first_event(tmp_path):
+    before = ledger_module.clock()
+    with Ledger(tmp_path / "new.db") as ledger:
+        assert before <= ledger.created <= ledger_module.clock()
+    with Ledger(tmp_path / "old.db") as ledger:
+        ledger.record(message(), "sent", NOW - timedelta(days=30))
+        ledger.db.execute("DELETE FROM meta")  # as a ledger written before the record was kept
+    with Ledger(tmp_path / "old.db") as ledger:
+        assert ledger.created == NOW - timedelta(days=30)

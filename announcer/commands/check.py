@@ -48,6 +48,7 @@ def check_series(config_option: str | None, now_text: str | None) -> Report:
     plan = plan_at(loaded, now)
     problems = list(loaded.talkset.problems)
     problems += [Problem(config.series.talks_dir, None, text, warning=True) for text in plan.warnings]
+    problems += plan.renames.values()  # whatever the time: nothing is sent for such a talk
     talks = {t.id: t for t in loaded.talks}
     planned = upcoming(plan, now)  # what `plan` lists: one count, one truth
     for message in planned:

@@ -101,7 +101,7 @@ def choose(loaded: Loaded, plan: Plan, talk_id: str | None, kind: str | None) ->
         loaded.talk(talk_id)
         chosen = [m for m in plan.messages if m.talk_id == talk_id]
     else:
-        chosen = [m for m in plan.messages if m.state in ("pending", "due", "retry", "skipped")]
+        chosen = [m for m in plan.messages if m.state in ("pending", "due", "held", "retry", "skipped")]
     if kind is not None:
         kinds = sorted({m.kind for m in chosen})
         chosen = [m for m in chosen if m.kind == kind]

@@ -14,28 +14,40 @@ from announcer.sources.timing import parse_now
 
 
 def send_command(config_option: str | None, talk_id: str | None, kind: str | None, *, dry_run: bool,
-                 force: bool, now_text: str | None) -> tuple[str, int]:
-    """`send TALK --kind KIND` or `send --due`: returns the report and the exit code."""
+                 force: bool, now_text: str | None, catch_up: bool = False,
+                 failed: bool = False) -> tuple[str, int, list[str]]:
+    """`send TALK --kind KIND`, `send --due [--catch-up]` or `send --failed`: the report, the exit
+    code, and the errors for stderr (one line each: a stopped pass, a talk that looks renamed)."""
     from announcer.compose.message import preview_text
 
     loaded = load_series(config_option)
     now = parse_now(now_text)
     with open_ledger(loaded.config, write=not dry_run) or nullcontext() as ledger:
         dispatcher = make_dispatcher(loaded, ledger, dry_run=dry_run)
-        if talk_id is None:
-            result = dispatcher.due_pass(now)
+        if failed:
+            plan = dispatcher.plan(now)
+            again = [m for m in plan.messages
+                     if m.state == "failed" and m.closes > now and m.talk_id not in plan.renames]
+            result = dispatcher.deliver_all(again, now, "manual")
+        elif talk_id is None:
+            result = dispatcher.due_pass(now, catch_up=catch_up)
         else:
+            if dispatcher.recording:  # a dead run's claim becomes uncertain: --force may then send it
+                dispatcher.recording.recover_abandoned(now)
             message = _one_message(loaded, dispatcher.plan(now), talk_id, kind, force)
             result = dispatcher.deliver_all([message], now, "force" if force else "manual")
             refused = [o for o in result.outcomes if o.state == "refused"]
             if refused:
                 raise AnnouncerError(f'{talk_id} {kind}: {refused[0].detail}')
-    return _send_report(result, dry_run, preview_text), int(result.exit_code)
+    errors = result.errors + ([f"stopped: {result.stopped_by}"] if result.stopped_by else [])
+    return _send_report(result, dry_run, preview_text), int(result.exit_code), errors
 
 
 def _one_message(loaded: Loaded, plan: Plan, talk_id: str, kind: str, force: bool) -> PlannedMessage:
     """The talk's message of that kind: the first not yet sent (a kind may be scheduled twice)."""
     talk = loaded.talk(talk_id)
+    if talk_id in plan.renames:
+        raise AnnouncerError(str(plan.renames[talk_id]))
     candidates = choose(loaded, plan, talk_id, kind)
     message = next((m for m in candidates if m.state != "sent"), candidates[0])
     if message.state == "tba":
@@ -50,14 +62,14 @@ def _one_message(loaded: Loaded, plan: Plan, talk_id: str, kind: str, force: boo
 def _send_report(result: PassResult, dry_run: bool, preview_text) -> str:
     lines = []
     for outcome in result.outcomes:
+        if outcome.state == "due":  # not sent: the connection failed (the stopped line on stderr says why)
+            continue
         if outcome.state == "dry-run":
             lines.append(preview_text(outcome.email))
             lines.append("-" * 72)
         else:
             lines.append(str(outcome))
     lines += [f"warning: {w}" for w in result.warnings]
-    if result.stopped_by:
-        lines.append(f"stopped: {result.stopped_by}")
     if dry_run:
         lines.append(f"dry run: {result.count('dry-run')} messages would be sent; nothing was sent or recorded")
     else:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 from contextlib import nullcontext
 from datetime import datetime
 
 from announcer.deliver.dispatch import Dispatcher
-from announcer.deliver.ledger import open_ledger
+from announcer.deliver.ledger import Ledger, clock, open_ledger
 from announcer.plan import Plan, PlannedMessage, Record
 from announcer.sources.config import Config, find_config, load_config
 from announcer.sources.series import Loaded, load_series
 from announcer.sources.timing import parse_now
 
-UPCOMING = ("pending", "due", "retry", "skipped", "failed", "uncertain", "tba")
+UPCOMING = ("pending", "due", "held", "retry", "skipped", "failed", "uncertain", "claimed", "tba")
 
 
 def local_time(moment: datetime, config: Config) -> str:
@@ -33,6 +34,7 @@ def plan_rows(config_option: str | None, now_text: str | None, include_all: bool
     loaded = load_series(config_option)
     now = parse_now(now_text)
     plan, records = plan_and_records(loaded, now)
+    notes = plan_notes(loaded, plan)
     rows = plan.messages + plan.history if include_all else upcoming(plan, now)
     sent = {m.key: records[m.key].updated for m in rows
             if m.state == "sent" and m.key in records and records[m.key].updated}
@@ -45,7 +47,7 @@ def plan_rows(config_option: str | None, now_text: str | None, include_all: bool
                          "state": m.state})
             if m.key in sent:
                 data[-1]["sent"] = sent[m.key].astimezone(zone).isoformat()
-        return json.dumps(data, indent=2), plan.warnings
+        return json.dumps(data, indent=2), plan.warnings + notes
     if not rows:
         return "nothing planned" + ("" if include_all else " (--all shows past messages)"), plan.warnings
     width = max(len(m.talk_id) for m in rows)
@@ -53,7 +55,39 @@ def plan_rows(config_option: str | None, now_text: str | None, include_all: bool
     lines = [f"{'DUE (' + zone.key + ')':<24}  {'TALK':<{width}}  {'KIND':<{kind_width}}  STATE"]
     lines += [f"{local_time(sent.get(m.key, m.due), loaded.config):<24}  {m.talk_id:<{width}}  "
               f"{m.kind:<{kind_width}}  {m.state}" for m in rows]
-    return "\n".join(lines), plan.warnings
+    return "\n".join(lines + [""] * bool(notes) + notes), plan.warnings
+
+
+def plan_notes(loaded: Loaded, plan: Plan) -> list[str]:
+    """Why messages wait: held by a new ledger, a talk that looks renamed, a refused login."""
+    config = loaded.config
+    notes = []
+    held = [m for m in plan.messages if m.state == "held"]
+    if held and plan.held_before is not None:
+        notes.append(f"held: {len(held)} message(s) fell due before {local_time(plan.held_before, config)}, more "
+                     "than an hour before the ledger was created; they are not sent unless you run "
+                     "`announcer send --due --catch-up` (which sends those whose talk has not started)")
+    notes += [f"not sent: {problem}" for problem in plan.renames.values()]
+    if any(m.state in ("due", "retry") for m in plan.messages) and (refused := refused_login(config)):
+        notes.append(f"due: {refused}")
+    return notes
+
+
+def refused_login(config: Config) -> str | None:
+    """The refused login that keeps due messages waiting with the current settings and password, if any."""
+    from announcer.deliver.logins import fingerprint, last_refused
+
+    smtp = config.smtp
+    if config.transport != "smtp" or smtp is None or not config.ledger_path.exists():
+        return None
+    with Ledger(config.ledger_path) as ledger:
+        refused = last_refused(ledger)
+        password = os.environ.get(smtp.password_env) if smtp.password_env else None
+        if refused is None or refused.fingerprint != fingerprint(ledger, repr(smtp), password):
+            return None
+    if clock() >= refused.next_try:
+        return f"{refused.reason} (the next pass logs in again)"
+    return refused.waiting()
 
 
 def plan_at(loaded: Loaded, now: datetime) -> Plan:
@@ -75,6 +109,7 @@ def log_lines(config_option: str | None, talk_id: str | None) -> str:
     if ledger is None:
         return f"nothing recorded yet (no ledger at {config.ledger_path})\n"
     with ledger:
+        ledger.recover_abandoned(clock())  # a claim whose process died shows as uncertain, not as nothing
         events = ledger.history(talk_id)
     if not events:
         return "nothing recorded" + (f' for talk "{talk_id}"' if talk_id else "") + "\n"

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import traceback
+import types
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Callable, Iterable
 
 import jinja2
 from jinja2.loaders import split_template_path
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from announcer import __version__
 from announcer.compose.fill import WIDTH, field, paragraphs, wrap
@@ -76,12 +78,34 @@ def _read(path: Path) -> str:
         raise InputError([Problem(path, None, f"not UTF-8 text (byte {error.start}); save the template as UTF-8")])
 
 
-# ---- Jinja, tuned for speed (SPEC 7): plain-dict globals, compiled templates kept on disk -----
+# ---- Jinja: the sandbox (SPEC 6), tuned for speed (SPEC 7) -------------------------------
 
-class _Environment(jinja2.Environment):
-    """Templates get their globals as a plain dict, copied on every render in a fraction of the
+_SAFE_ATTRIBUTES: dict[tuple[type, str], bool] = {}   # (type, attribute name) -> may a template read it
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    """Templates are organisers' text, not code (SPEC 6): Jinja's immutable sandbox, which refuses
+    attributes that start with "_" (lipsum.__globals__, __class__.__mro__, through attr() and
+    str.format too), Python internals and changes to lists and dicts. Two more refusals: the
+    attributes of file paths (talk.path.read_text() would read any file the process can) and of
+    modules. A refused attribute is a SecurityError, reported at the template's path:line.
+
+    Templates get their globals as a plain dict, copied on every render in a fraction of the
     time Jinja's default takes to copy its ChainMap. A ChainMap would show a template later changes
     to the environment's globals; ours are all set before the first template loads."""
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(value, types.ModuleType):
+            return False
+        # Jinja's rules and ours look only at the object's type and the attribute's name: each pair
+        # is judged once (a render of the built-in templates reads some 50 attributes, and judging
+        # each read took as long as the rest of the render).
+        key = (type(obj), attr)
+        safe = _SAFE_ATTRIBUTES.get(key)
+        if safe is None:
+            safe = _SAFE_ATTRIBUTES[key] = (not isinstance(obj, (PurePath, types.ModuleType))
+                                            and super().is_safe_attribute(obj, attr, value))
+        return safe
 
     def make_globals(self, d: dict[str, Any] | None) -> dict[str, Any]:
         return {**self.globals, **(d or {})}
@@ -98,7 +122,7 @@ class _BytecodeCache(jinja2.FileSystemBytecodeCache):
     """
 
     def __init__(self) -> None:
-        super().__init__(pattern=f"__announcer_{__version__}_%s.cache")
+        super().__init__(pattern=f"__announcer_{__version__}_sandboxed_%s.cache")
 
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         try:
@@ -130,6 +154,8 @@ def _environment(templates_dir: Path | None) -> jinja2.Environment:
     env.filters.update(when=when, when_short=when_short, long_date=long_date, short_date=short_date,
                        clock=clock, zone_name=zone_name, wrap=wrap, markdown_text=markdown_text,
                        markdown_html=markdown_html, one_line=one_line, paragraphs=paragraphs)
+    for gadget in ("lipsum", "cycler", "joiner"):  # no message needs them; escapes start from them
+        del env.globals[gadget]
     env.globals.update(field=field, wrap=wrap, span=span, width=WIDTH)
     return env
 

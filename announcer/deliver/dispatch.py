@@ -10,9 +10,19 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import EmailMessage
 
-from announcer.deliver.ledger import ABANDONED, Ledger, retry_delay
+from announcer.deliver.ledger import ABANDONED, Ledger, clock, retry_delay
+from announcer.deliver.logins import RefusedLogin, fingerprint, forget_refused, remember_refused, waiting_login
 from announcer.errors import AnnouncerError, ExitCode, InputError, PermanentFailure, TemporaryFailure, UncertainDelivery
-from announcer.plan import FACT_KINDS, Plan, PlannedMessage, fresh_message_id, plan_messages, sendable
+from announcer.plan import (
+    FACT_KINDS,
+    Plan,
+    PlannedMessage,
+    fresh_message_id,
+    held_before,
+    identity,
+    plan_messages,
+    sendable,
+)
 from announcer.sources.config import Config
 from announcer.sources.series import Loaded
 from announcer.sources.talks import Talk
@@ -27,7 +37,8 @@ class Outcome:
     """What one message came to in a pass."""
 
     message: PlannedMessage
-    state: str                      # sent, retry, failed, uncertain, missed, refused, invalid, dry-run
+    state: str                      # sent, retry, failed, uncertain, missed, refused, invalid, dry-run,
+                                    # due (not sent: the connection failed, the message stays due)
     detail: str | None = None
     email: EmailMessage | None = None   # dry runs only, which show or write it: a pass keeps no sent mail
     stops_pass: bool = False
@@ -49,6 +60,9 @@ class PassResult:
     outcomes: list[Outcome] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     stopped_by: str | None = None
+    refused_login: RefusedLogin | None = None   # the same settings are not tried again before its next_try
+    errors: list[str] = field(default_factory=list)     # talks not sent for (a rename): exit 1
+    held: list[PlannedMessage] = field(default_factory=list)   # due before a new ledger: not sent
 
     def count(self, state: str) -> int:
         return sum(1 for o in self.outcomes if o.state == state)
@@ -57,11 +71,12 @@ class PassResult:
     def summary(self) -> str:
         counts = ", ".join(f"{self.count(s)} {s}" for s in ("sent", "retry", "failed", "uncertain"))
         missed = self.count("missed")
-        return counts + (f", {missed} missed" if missed else "")
+        held = f", {len(self.held)} held (send --due --catch-up sends them)" if self.held else ""
+        return counts + (f", {missed} missed" if missed else "") + held
 
     @property
     def exit_code(self) -> ExitCode:
-        if self.count("invalid"):
+        if self.count("invalid") or self.errors:
             return ExitCode.BAD_INPUT
         undelivered = any(o.state in UNDELIVERED for o in self.outcomes)
         return ExitCode.UNDELIVERED if undelivered or self.stopped_by else ExitCode.OK
@@ -90,16 +105,24 @@ class Dispatcher:
         if records is None:
             records = self.ledger.records() if self.ledger else {}
         announced = self.ledger.announced() if self.ledger else {}
-        return plan_messages(self.config, self.talks, records, announced, now)
+        created = self.ledger.created if self.ledger else clock()  # a first send creates the ledger now
+        return plan_messages(self.config, self.talks, records, announced, now, held_before(created, now))
 
-    def due_pass(self, now: datetime) -> PassResult:
-        """Send every message whose time has come; record the ones whose window closed."""
-        if self.recording:
-            for talk_id, kind in self.recording.recover_abandoned(now):
-                self.log(f"uncertain {talk_id} {kind}: {ABANDONED}")
+    def due_pass(self, now: datetime, catch_up: bool = False) -> PassResult:
+        """Send every message whose time has come; record the ones whose window closed.
+
+        Held messages (due before a new ledger was created) go only with catch_up; a talk that
+        looks renamed gets nothing, and its due messages are errors of the pass.
+        """
+        recovered = self.recording.recover_abandoned(now) if self.recording else []
         records = self.ledger.records() if self.ledger else {}
         plan = self.plan(now, records)
         result = PassResult(warnings=plan.warnings)
+        by_key = {m.key: m for m in plan.messages + plan.history}
+        for key, talk_id, kind in recovered:
+            self.log(f"uncertain {talk_id} {kind}: {ABANDONED}")
+            if key in by_key:
+                result.outcomes.append(Outcome(by_key[key], "uncertain", ABANDONED))
         for message in plan.messages:
             record = records.get(message.key)
             if message.state == "missed" and (record is None or record.state == "retry"):
@@ -107,7 +130,10 @@ class Dispatcher:
                     self.recording.record(message, "missed", now, error=MISSED_DETAIL)
                 self.log(f"missed    {message.talk_id} {message.kind}: {MISSED_DETAIL}")
                 result.outcomes.append(Outcome(message, "missed", MISSED_DETAIL))
-        self.deliver_all(sendable(plan, records, now), now, "due", result)
+        result.held = [m for m in plan.messages if m.state == "held" and not catch_up]
+        blocked = {m.talk_id for m in plan.messages if m.talk_id in plan.renames and m.state == "due"}
+        result.errors = [str(plan.renames[talk_id]) for talk_id in sorted(blocked)]
+        self.deliver_all(sendable(plan, records, now, catch_up), now, "due", result)
         return result
 
     def deliver_all(self, messages: list[PlannedMessage], now: datetime, mode: str,
@@ -115,6 +141,11 @@ class Dispatcher:
         """Deliver messages over one transport session, stopping at a failure of the connection itself."""
         result = result or PassResult()
         if not messages:
+            return result
+        login = self._login_fingerprint()
+        if login is not None and (refused := waiting_login(self.ledger, login, clock())):
+            result.stopped_by, result.refused_login = refused.waiting(), refused
+            self.log(f"login skipped: {result.stopped_by}")
             return result
         talks = {talk.id: talk for talk in self.talks}
         with self.transport:
@@ -126,8 +157,20 @@ class Dispatcher:
                 result.outcomes.append(outcome)
                 if outcome.stops_pass:
                     result.stopped_by = outcome.detail
+                    if outcome.state == "due" and login is not None:
+                        refused = remember_refused(self.ledger, login, outcome.detail, clock())
+                        result.stopped_by, result.refused_login = refused.waiting(), refused
                     break
+        if login is not None and result.count("sent"):
+            forget_refused(self.ledger)
         return result
+
+    def _login_fingerprint(self) -> str | None:
+        """The fingerprint of the transport's login (settings and secret), when it logs in to a server."""
+        settings = getattr(self.transport, "login_settings", None)
+        if self.recording is None or settings is None:
+            return None
+        return fingerprint(self.recording, *settings())
 
     def deliver(self, message: PlannedMessage, now: datetime, mode: str = "due",
                 talk: Talk | None = None) -> Outcome:
@@ -159,12 +202,18 @@ class Dispatcher:
             outcome.stops_pass = error.connection
             return outcome
         except PermanentFailure as error:
+            if error.connection:  # a refused login, a certificate, no STARTTLS: not this message's fault
+                self.ledger.release(message)
+                self.log(f"due       {message.talk_id} {message.kind}: not sent: {error}")
+                return Outcome(message, "due", str(error), stops_pass=True)
             outcome = self._record(message, "failed", now, str(error), email=email)
-            outcome.stops_pass = error.connection
             return outcome
         except UncertainDelivery as error:
             return self._record(message, "uncertain", now, str(error), email=email)
-        facts = talk.facts if message.kind in FACT_KINDS else None
+        except Exception:  # raised before the data was handed over (only UncertainDelivery comes after)
+            self.ledger.release(message)
+            raise
+        facts = {**talk.facts, "identity": identity(talk)} if message.kind in FACT_KINDS else None
         message_id = str(email["Message-ID"])
         self.ledger.record(message, "sent", now, message_id=message_id, facts=facts)
         self.log(f"sent      {message.talk_id} {message.kind} {message_id}")

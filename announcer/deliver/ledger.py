@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import sqlite3
+import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -29,7 +29,12 @@ CREATE TABLE IF NOT EXISTS messages (
     facts      TEXT,
     last_error TEXT,
     owner      TEXT,
+    lease      TEXT,
     updated    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    name       TEXT PRIMARY KEY,
+    value      TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
     id         INTEGER PRIMARY KEY,
@@ -50,8 +55,14 @@ CLAIMABLE = {
     "force": "messages.state != 'claimed'",
 }
 ABANDONED = "the process sending it stopped before recording the outcome"
+LEASE = timedelta(seconds=60)   # a claim not renewed for this long belongs to a process that is gone
 FIRST_RETRY = timedelta(minutes=1)
 LAST_RETRY = timedelta(hours=1)
+
+
+def clock() -> datetime:
+    """The real time (never `--now`): leases and the ledger's creation are facts of the machine."""
+    return datetime.now(timezone.utc)
 
 
 def stamp(moment: datetime) -> str:
@@ -103,21 +114,51 @@ def _use_wal(db: sqlite3.Connection) -> None:
 
 
 class Ledger:
-    """The send ledger at one path. Every write is its own short transaction."""
+    """The send ledger at one path. Every write is its own short transaction.
+
+    A claim names its owner by an id unique to this run (a PID is reused in containers, a host
+    name changes) and holds a lease that a background thread renews while the process runs: a
+    claim whose lease ran out belongs to a process that died, and its message is `uncertain`.
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = uuid.uuid4().hex
+        self._keeper: LeaseKeeper | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=LOCK_WAIT, isolation_level=None, check_same_thread=False)
             _use_wal(self.db)
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(messages)")}
+            if "lease" not in columns:  # a ledger written before leases
+                self.db.execute("ALTER TABLE messages ADD COLUMN lease TEXT")
+            # A ledger from before this record was kept dates from its first event.
+            self.db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('created', "
+                            "COALESCE((SELECT MIN(at) FROM events), (SELECT MIN(updated) FROM messages), ?))",
+                            (stamp(clock()),))
+            self.created = unstamp(self.meta("created"))
         except sqlite3.Error as error:
             raise AnnouncerError(f"{self.path}: cannot open the ledger: {error}") from None
 
+    def meta(self, name: str) -> str | None:
+        """A value kept about the ledger itself (e.g. "created"), or None."""
+        row = self.db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, name: str, value: str | None) -> None:
+        """Keep (or with None, forget) a value about the ledger itself."""
+        if value is None:
+            self.db.execute("DELETE FROM meta WHERE name = ?", (name,))
+        else:
+            self.db.execute("INSERT INTO meta (name, value) VALUES (?, ?) "
+                            "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value))
+
     def close(self) -> None:
+        """Stop renewing leases and close the database."""
+        if self._keeper is not None:
+            self._keeper.stop()
         self.db.close()
 
     def __enter__(self) -> Ledger:
@@ -128,7 +169,10 @@ class Ledger:
 
     def records(self) -> dict[str, Record]:
         """Every message the ledger knows, by key."""
-        rows = self.db.execute("SELECT key, talk, kind, due, state, next_try, message_id, updated FROM messages")
+        # A claim whose lease ran out shows as what it is: uncertain (the next pass records it).
+        rows = self.db.execute(
+            "SELECT key, talk, kind, due, CASE WHEN state = 'claimed' AND (lease IS NULL OR lease < ?) "
+            "THEN 'uncertain' ELSE state END, next_try, message_id, updated FROM messages", (stamp(clock()),))
         return {key: Record(key, talk, kind, unstamp(due), state, unstamp(next_try), message_id, unstamp(updated))
                 for key, talk, kind, due, state, next_try, message_id, updated in rows}
 
@@ -148,13 +192,29 @@ class Ledger:
         message not in flight. The insert-or-update is one statement: of two processes one wins.
         """
         allowed = CLAIMABLE[mode]
+        if self._keeper is None:
+            self._keeper = LeaseKeeper(self.path, self.owner)
+            self._keeper.start()
         cursor = self.db.execute(
-            "INSERT INTO messages (key, talk, kind, due, state, attempts, owner, updated) "
-            "VALUES (?, ?, ?, ?, 'claimed', 1, ?, ?) "
+            "INSERT INTO messages (key, talk, kind, due, state, attempts, owner, lease, updated) "
+            "VALUES (?, ?, ?, ?, 'claimed', 1, ?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET state = 'claimed', attempts = messages.attempts + 1, "
-            f"owner = excluded.owner, updated = excluded.updated WHERE {allowed}",
-            (message.key, message.talk_id, message.kind, stamp(message.due), self.owner, stamp(now)))
+            f"owner = excluded.owner, lease = excluded.lease, updated = excluded.updated WHERE {allowed}",
+            (message.key, message.talk_id, message.kind, stamp(message.due), self.owner,
+             stamp(clock() + LEASE), stamp(now)))
         return cursor.rowcount == 1
+
+    def release(self, message: PlannedMessage) -> None:
+        """Give back this run's claim on a message that was not handed over: it returns to the state
+        its history last recorded (a message never tried before leaves the ledger), so it stays due."""
+        row = self.db.execute("SELECT state FROM events WHERE key = ? ORDER BY id DESC LIMIT 1",
+                              (message.key,)).fetchone()
+        if row is None:
+            self.db.execute("DELETE FROM messages WHERE key = ? AND state = 'claimed' AND owner = ?",
+                            (message.key, self.owner))
+        else:
+            self.db.execute("UPDATE messages SET state = ?, owner = NULL, lease = NULL, attempts = attempts - 1 "
+                            "WHERE key = ? AND state = 'claimed' AND owner = ?", (row[0], message.key, self.owner))
 
     def attempts(self, key: str) -> int:
         row = self.db.execute("SELECT attempts FROM messages WHERE key = ?", (key,)).fetchone()
@@ -179,7 +239,7 @@ class Ledger:
                 "ON CONFLICT (key) DO NOTHING",
                 (message.key, message.talk_id, message.kind, stamp(message.due), state, stamp(now)))
             self.db.execute(
-                "UPDATE messages SET state = ?, updated = ?, owner = NULL, last_error = ?, next_try = ?, "
+                "UPDATE messages SET state = ?, updated = ?, owner = NULL, lease = NULL, last_error = ?, next_try = ?, "
                 "message_id = COALESCE(?, message_id), sequence = COALESCE(?, sequence), "
                 "facts = COALESCE(?, facts) WHERE key = ?",
                 (state, stamp(now), error, next_try and stamp(next_try), message_id,
@@ -195,24 +255,24 @@ class Ledger:
         finally:
             self.db.execute("PRAGMA synchronous=FULL")
 
-    def recover_abandoned(self, now: datetime) -> list[tuple[str, str]]:
-        """Claims left by a dead process on this host become `uncertain`; returns their (talk, kind)."""
-        host = socket.gethostname()
-        recovered = []
-        for key, owner in self.db.execute("SELECT key, owner FROM messages WHERE state = 'claimed'").fetchall():
-            owner_host, _, pid = (owner or ":").rpartition(":")
-            if owner_host != host or not pid.isdigit() or _alive(int(pid)):
-                continue
-            cursor = self.db.execute(
-                "UPDATE messages SET state = 'uncertain', owner = NULL, updated = ?, last_error = ? "
-                "WHERE key = ? AND state = 'claimed' RETURNING talk, kind, message_id",
-                (stamp(now), ABANDONED, key))
-            for talk, kind, message_id in cursor.fetchall():
-                self.db.execute(
-                    "INSERT INTO events (at, key, talk, kind, state, message_id, detail) "
-                    "VALUES (?, ?, ?, ?, 'uncertain', ?, ?)", (stamp(now), key, talk, kind, message_id, ABANDONED))
-                recovered.append((talk, kind))
-        return recovered
+    def recover_abandoned(self, now: datetime) -> list[tuple[str, str, str]]:
+        """Claims whose lease ran out (their process died, on any host) become `uncertain`: the
+        server may have the message. Returns their (key, talk, kind); their history records it at `now`."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            rows = self.db.execute(
+                "UPDATE messages SET state = 'uncertain', owner = NULL, lease = NULL, updated = ?, last_error = ? "
+                "WHERE state = 'claimed' AND (lease IS NULL OR lease < ?) RETURNING key, talk, kind, message_id",
+                (stamp(now), ABANDONED, stamp(clock()))).fetchall()
+            self.db.executemany(
+                "INSERT INTO events (at, key, talk, kind, state, message_id, detail) "
+                "VALUES (?, ?, ?, ?, 'uncertain', ?, ?)",
+                [(stamp(now), key, talk, kind, message_id, ABANDONED) for key, talk, kind, message_id in rows])
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return [(key, talk, kind) for key, talk, kind, _ in sorted(rows)]
 
     def history(self, talk_id: str | None = None) -> list[Event]:
         """Every recorded outcome, oldest first; only one talk's when talk_id is given."""
@@ -223,16 +283,31 @@ class Ledger:
                 for at, talk, kind, state, message_id, detail in rows]
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+class LeaseKeeper(threading.Thread):
+    """Renews the leases of one run's claims every quarter of LEASE, on its own connection, until stopped."""
+
+    def __init__(self, path: Path, owner: str) -> None:
+        super().__init__(name="announcer-lease", daemon=True)
+        self.path, self.owner = path, owner
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        """Renew until stopped (the thread's body)."""
+        db = sqlite3.connect(self.path, timeout=LOCK_WAIT, isolation_level=None)
+        try:
+            while not self._stopped.wait(LEASE.total_seconds() / 4):
+                try:
+                    db.execute("UPDATE messages SET lease = ? WHERE owner = ? AND state = 'claimed'",
+                               (stamp(clock() + LEASE), self.owner))
+                except sqlite3.Error:
+                    pass  # busy for longer than LOCK_WAIT: the next round tries again, well within the lease
+        finally:
+            db.close()
+
+    def stop(self) -> None:
+        """Stop renewing (the process is done with its claims) and wait for the thread."""
+        self._stopped.set()
+        self.join()
 
 
 def open_ledger(config: Config, write: bool) -> Ledger | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import mailbox
 import re
 import smtplib
@@ -109,15 +110,52 @@ class SmtpTransport:
                 smtp.starttls(context=context)
             if settings.username:
                 step = "AUTH"
-                smtp.login(settings.username, self._password or "")
+                self._login(smtp)
             step = "EHLO"
             smtp.ehlo_or_helo_if_needed()
         except (smtplib.SMTPException, OSError) as error:
             if smtp is not None:
                 smtp.close()
             raise self._setup_failure(step, error) from error
+        except DeliveryError:
+            smtp.close()
+            raise
         self._smtp = smtp
         return smtp
+
+    def login_settings(self) -> tuple[str, str | None]:
+        """What a login depends on, the settings and the secret, for logins.fingerprint (never shown)."""
+        return repr(self.settings), self._password
+
+    def _login(self, smtp: smtplib.SMTP) -> None:
+        """One AUTH command, PLAIN (else LOGIN), with the user name and password as UTF-8.
+
+        smtplib's login() encodes them as ASCII (a password like "pässwörd" raised an error that
+        named its characters), and after a refusal tries the next mechanism with the same secret,
+        which counts as a second failed login against the account.
+        """
+        smtp.ehlo_or_helo_if_needed()
+        if not smtp.has_extn("auth"):
+            raise smtplib.SMTPNotSupportedError("the server does not offer AUTH")
+        offered = smtp.esmtp_features["auth"].upper().split()
+        user = self.settings.username.encode("utf-8")
+        secret = (self._password or "").encode("utf-8", "surrogateescape")  # the bytes as the environment held them
+
+        def b64(data: bytes) -> str:
+            return base64.b64encode(data).decode("ascii")
+
+        if "PLAIN" in offered:
+            code, reply = smtp.docmd("AUTH", "PLAIN " + b64(b"\0" + user + b"\0" + secret))
+        elif "LOGIN" in offered:
+            code, reply = smtp.docmd("AUTH", "LOGIN " + b64(user))
+            if code == 334:
+                code, reply = smtp.docmd(b64(secret))
+        else:
+            raise PermanentFailure(f"{self._place}: the server offers no login method announcer knows "
+                                   f"(it offers {' '.join(offered) or 'none'}; announcer speaks PLAIN and LOGIN)",
+                                   connection=True)
+        if code != 235:
+            raise smtplib.SMTPAuthenticationError(code, reply)
 
     def _tls_context(self) -> ssl.SSLContext:
         ca_file = self.settings.ca_file

@@ -87,6 +87,7 @@ class DaemonCore:
         self.paused_until: datetime | None = None   # for a temporary one: its retry time; else a person must act
         self.stopping = False
         self._warnings: set[str] = set()
+        self._held: set[str] = set()                 # keys of held messages already logged
         self.ledger = Ledger(config.ledger_path)
         try:
             self.dispatcher = self._dispatcher(config)
@@ -172,27 +173,40 @@ class DaemonCore:
         if self.paused or self.stopping:
             return None
         result = self.dispatcher.due_pass(now)
-        for warning in result.warnings:
-            if warning not in self._warnings:
-                self.log(f"warning: {warning}")
-        self._warnings = set(result.warnings)
+        lines = [f"warning: {warning}" for warning in result.warnings] + result.errors
+        for line in lines:
+            if line not in self._warnings:
+                self.log(line)
+        self._warnings = set(lines)
+        for message in result.held:  # each held message is logged once
+            if message.key not in self._held:
+                self._held.add(message.key)
+                self.log(f"held {message.talk_id} {message.kind}: due {message.due:%Y-%m-%dT%H:%M:%SZ}, more than "
+                         "an hour before this ledger was created: not sent (`announcer send --due --catch-up` "
+                         "sends it while its talk has not started)")
         stop = next((o for o in result.outcomes if o.stops_pass), None)
-        if stop is not None:
-            self._pause(stop.detail or stop.state, stop.message.key if stop.state == "retry" else None, now)
+        if result.refused_login is not None:  # the same settings wait an hour
+            self._pause(result.refused_login.reason, result.refused_login.next_try,
+                        "the same settings log in again then; a change of the configuration logs in at once")
+        elif stop is not None:
+            until = None
+            if stop.state == "retry":
+                record = self.ledger.records().get(stop.message.key)
+                until = record.next_try if record and record.next_try else now + FIRST_RETRY
+            self._pause(stop.detail or stop.state, until)
         return result
 
-    def _pause(self, why: str, retry_key: str | None, now: datetime) -> None:
-        """Stop sending after a failure of the connection: a permanent one (a wrong password, a bad
-        certificate) until the config changes or SIGHUP; a temporary one until its retry time."""
+    def _pause(self, why: str, until: datetime | None,
+               then: str = "trying again then (or sooner on a configuration change or SIGHUP)") -> None:
+        """Stop sending after a failure of the connection: until `until` (a retry time, or the next
+        login try after a refused one), or with None until the config changes or SIGHUP."""
         self.paused = why
-        if retry_key is None:
+        self.paused_until = until
+        if until is None:
             self.log(f"paused: {why}: nothing more is sent until the configuration changes "
                      "or the daemon gets SIGHUP (systemctl reload)")
             return
-        record = self.ledger.records().get(retry_key)
-        self.paused_until = record.next_try if record and record.next_try else now + FIRST_RETRY
-        self.log(f"paused until {self.paused_until:%Y-%m-%dT%H:%M:%SZ}: {why}: trying again then "
-                 "(or sooner on a configuration change or SIGHUP)")
+        self.log(f"paused until {until:%Y-%m-%dT%H:%M:%SZ}: {why}: {then}")
 
     def next_wake(self, now: datetime) -> Wake | None:
         """The earliest due time of a pending message or retry; while paused, the end of the pause."""
@@ -200,8 +214,9 @@ class DaemonCore:
             return Wake(self.paused_until, "retry after a connection failure") if self.paused_until else None
         records = self.ledger.records()
         wakes = []
-        for message in self.dispatcher.plan(now, records).messages:
-            if message.closes <= now:
+        plan = self.dispatcher.plan(now, records)
+        for message in plan.messages:
+            if message.closes <= now or message.talk_id in plan.renames:  # a renamed talk waits for its file
                 continue
             at = None
             if message.state == "pending":

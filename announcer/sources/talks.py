@@ -17,7 +17,7 @@ from announcer.sources.yamlfile import LineDict, read_yaml
 
 STATUSES = ("confirmed", "tentative", "cancelled")
 TALK_KEYS = {"id", "title", "speaker", "start", "end", "duration", "timezone", "location",
-             "online_url", "abstract", "notes", "links", "status", "url"}
+             "online_url", "abstract", "notes", "links", "status", "url", "new_talk"}
 SPEAKER_KEYS = {"name", "affiliation", "url", "bio"}
 # Keys people write from habit (and that seminar pages use), and where what they hold goes.
 KEY_HINTS = {"room": '"location"', "venue": '"location"', "place": '"location"', "where": '"location"',
@@ -65,6 +65,7 @@ class Talk:
     path: Path
     line: int
     online_only: bool = False   # `location: online`, null or "": no room, not even the series' default
+    new_talk: bool = False   # not a rename of an announced talk with the same speaker and title (SPEC 8.5)
 
     @property
     def is_tba(self) -> bool:
@@ -231,9 +232,12 @@ class _TalkReader:
             notes=self.notes(),
             url=self.link("url"),
         )
+        new_talk = self.data.get("new_talk", False)
+        if not isinstance(new_talk, bool):
+            self.problem("new_talk", "new_talk must be true or false")
         if start is not None and end is not None and not any(not p.warning for p in self.problems):
             talk = Talk(id=talk_id, speakers=speakers, start=start, end=end, timezone=zone, links=links,
-                        status=status, path=self.path, line=self.data.line, **fields)
+                        status=status, path=self.path, line=self.data.line, new_talk=new_talk is True, **fields)
         return talk
 
     def location(self, series: Series) -> str | None:
