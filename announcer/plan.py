@@ -8,11 +8,52 @@ import secrets
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from enum import StrEnum
 
 from announcer.errors import Problem
 from announcer.sources.config import Config, MessageRule
 from announcer.sources.talks import Talk
 from announcer.sources.timing import due_time, format_duration
+
+
+class State(StrEnum):
+    """What a planned message has come to: the states `plan` and `log` show (SPEC 3, 5, 8.5)."""
+
+    PENDING = "pending"        # not yet due
+    DUE = "due"
+    HELD = "held"              # fell due long before a new ledger was made: sent only by --catch-up
+    CLAIMED = "claimed"        # being sent right now
+    SENT = "sent"
+    RETRY = "retry"            # a temporary failure: tried again once its wait is over
+    FAILED = "failed"          # a permanent failure: needs a person
+    UNCERTAIN = "uncertain"    # the server may have it: never re-sent by itself
+    MISSED = "missed"          # its talk started before it could be sent
+    SKIPPED = "skipped"        # a tentative or cancelled talk
+    TBA = "tba"                # an empty slot: no speaker, no title
+
+
+class Mode(StrEnum):
+    """Why a message is being sent, which decides the recorded states it may be claimed from."""
+
+    DUE = "due"                # a pass: send --due, the daemon
+    MANUAL = "manual"          # send TALK --kind KIND, send --failed
+    FORCE = "force"            # send TALK --kind KIND --force: again, with a fresh Message-ID
+    PREVIEW = "preview"        # preview: nothing is claimed
+
+
+# The recorded states a message may be claimed from, by mode; a message the ledger does not know
+# yet can always be claimed. The ledger's claim and a dry run's refusal both follow this.
+CLAIMABLE = {
+    Mode.DUE: (State.MISSED, State.RETRY),   # a retry once its wait is over: see ready_at
+    Mode.MANUAL: (State.MISSED, State.RETRY, State.FAILED),
+    Mode.FORCE: (State.MISSED, State.RETRY, State.FAILED, State.SENT, State.UNCERTAIN),
+}
+RECORDED = (State.CLAIMED, State.SENT, State.RETRY, State.FAILED, State.UNCERTAIN, State.MISSED)
+
+
+def claimable(mode: Mode, state: str) -> bool:
+    """Whether a message whose plan shows `state` may be claimed in this mode."""
+    return state not in RECORDED or state in CLAIMABLE.get(mode, ())
 
 
 @dataclass(frozen=True)
@@ -33,7 +74,7 @@ class PlannedMessage:
     key: str                  # the ledger key: unique per message as SPEC section 5 defines
     due: datetime             # UTC
     closes: datetime          # UTC: the talk's start; after it the message is missed
-    state: str                # pending, due, held, sent, retry, failed, uncertain, missed, skipped, tba
+    state: State
     sequence: int             # the ICS SEQUENCE this message carries
     message_id: str           # "<...@domain>", deterministic from the key
     thread_id: str | None     # the announcement's Message-ID (None for the announcement)
@@ -211,20 +252,32 @@ def _renames(talks: list[Talk], announced: dict[str, Announced], known: set[str]
 
 
 def _state(talk: Talk, kind: str, record: Record | None, due: datetime, closes: datetime,
-           now: datetime, hold_before: datetime | None = None) -> str:
-    if record is not None and record.state not in ("retry", "missed"):
-        return record.state
+           now: datetime, hold_before: datetime | None = None) -> State:
+    if record is not None and record.state not in (State.RETRY, State.MISSED):
+        return State(record.state)
     if talk.is_placeholder:  # an empty slot: listed as TBA, never mailed (SPEC 8.5)
-        return "tba"
+        return State.TBA
     if talk.status == "tentative" or (talk.status == "cancelled" and kind != "cancellation"):
-        return "skipped"
+        return State.SKIPPED
     if now >= closes:
-        return "missed"
-    if record is not None and record.state == "retry":
-        return "retry"
+        return State.MISSED
+    if record is not None and record.state == State.RETRY:
+        return State.RETRY
     if now < due:
-        return "pending"
-    return "held" if record is None and hold_before is not None and due < hold_before else "due"
+        return State.PENDING
+    return State.HELD if record is None and hold_before is not None and due < hold_before else State.DUE
+
+
+def ready_at(message: PlannedMessage, record: Record | None, now: datetime, catch_up: bool = False) -> datetime | None:
+    """When a pass may send the message: its due time while pending, now when due (or held, with
+    catch_up), a retry when its wait is over; None when no pass sends it by itself."""
+    if message.state == State.PENDING:
+        return message.due
+    if message.state == State.DUE or (catch_up and message.state == State.HELD):
+        return now
+    if message.state == State.RETRY:
+        return record.next_try if record is not None and record.next_try is not None else now
+    return None
 
 
 def sendable(plan: Plan, records: dict[str, Record], now: datetime, catch_up: bool = False) -> list[PlannedMessage]:
@@ -234,11 +287,8 @@ def sendable(plan: Plan, records: dict[str, Record], now: datetime, catch_up: bo
     for message in plan.messages:
         if message.talk_id in plan.renames:
             continue
-        if message.state == "due" or (catch_up and message.state == "held"):
+        at = ready_at(message, records.get(message.key), now, catch_up)
+        if at is not None and at <= now:
             ready.append(message)
-        elif message.state == "retry":
-            record = records.get(message.key)
-            if record is None or record.next_try is None or record.next_try <= now:
-                ready.append(message)
     # Cancellations and updates first: a reminder should not reach the list before the news.
     return sorted(ready, key=lambda m: (_FIRST.get(m.kind, 2), m.due))

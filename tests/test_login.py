@@ -11,10 +11,9 @@ from datetime import timedelta
 import pytest
 from typer.testing import CliRunner
 
-import announcer.deliver.dispatch
-import announcer.deliver.ledger
 import announcer.commands.show
 import announcer.deliver.dispatch
+import announcer.deliver.ledger
 from announcer.cli import app
 from announcer.deliver.ledger import Ledger
 

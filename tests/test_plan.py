@@ -119,3 +119,38 @@ def test_vanished_talk_warns_and_plans_nothing(tmp_path):
     plan = plan_messages(config, talks, {}, {"gone-talk": Announced({}, 0)}, datetime(2027, 1, 1, tzinfo=UTC))
     assert len(plan.warnings) == 1 and '"gone-talk" was announced but is no longer in' in plan.warnings[0]
     assert {m.talk_id for m in plan.messages} == {"pennington"}
+
+
+def test_which_recorded_states_each_mode_may_claim_from():
+    from announcer.plan import Mode, State, claimable
+
+    table = {state: [mode for mode in (Mode.DUE, Mode.MANUAL, Mode.FORCE) if claimable(mode, state)]
+             for state in State}
+    assert table == {
+        # not in the ledger yet: any mode may take it
+        State.PENDING: [Mode.DUE, Mode.MANUAL, Mode.FORCE], State.DUE: [Mode.DUE, Mode.MANUAL, Mode.FORCE],
+        State.HELD: [Mode.DUE, Mode.MANUAL, Mode.FORCE], State.SKIPPED: [Mode.DUE, Mode.MANUAL, Mode.FORCE],
+        State.TBA: [Mode.DUE, Mode.MANUAL, Mode.FORCE],
+        State.MISSED: [Mode.DUE, Mode.MANUAL, Mode.FORCE], State.RETRY: [Mode.DUE, Mode.MANUAL, Mode.FORCE],
+        State.FAILED: [Mode.MANUAL, Mode.FORCE],
+        State.SENT: [Mode.FORCE], State.UNCERTAIN: [Mode.FORCE],
+        State.CLAIMED: [],  # in flight: never twice at once
+    }
+
+
+def test_ready_at_is_when_a_pass_may_send_a_message():
+    from announcer.plan import PlannedMessage, State, ready_at
+
+    now = datetime(2027, 2, 21, 12, 0, tzinfo=timezone.utc)
+    due = datetime(2027, 2, 21, 18, 0, tzinfo=timezone.utc)
+    message = PlannedMessage("t", "reminder", "t.reminder", due, due, State.PENDING, 0, "<m@x>", None)
+    retry = Record("t.reminder", "t", "reminder", due, "retry", datetime(2027, 2, 21, 12, 30, tzinfo=timezone.utc),
+                   None)
+    assert ready_at(message, None, now) == due
+    assert ready_at(replace(message, state=State.DUE), None, now) == now
+    assert ready_at(replace(message, state=State.HELD), None, now) is None
+    assert ready_at(replace(message, state=State.HELD), None, now, catch_up=True) == now
+    assert ready_at(replace(message, state=State.RETRY), retry, now) == retry.next_try
+    assert ready_at(replace(message, state=State.RETRY), None, now) == now
+    for state in (State.SENT, State.FAILED, State.UNCERTAIN, State.MISSED, State.SKIPPED, State.TBA):
+        assert ready_at(replace(message, state=state), None, now) is None

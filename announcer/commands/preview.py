@@ -11,7 +11,7 @@ from pathlib import Path
 from announcer.deliver.dispatch import Dispatcher, make_dispatcher
 from announcer.deliver.ledger import open_ledger
 from announcer.errors import AnnouncerError
-from announcer.plan import Plan, PlannedMessage
+from announcer.plan import Mode, Plan, PlannedMessage
 from announcer.run.workers import in_chunks
 from announcer.sources.series import Loaded, load_series
 from announcer.sources.timing import parse_now
@@ -61,7 +61,7 @@ class Previewer:
     def __call__(self, named: Sequence[tuple[PlannedMessage, str]]) -> list[Preview]:
         from announcer.compose.message import mailman_warnings, preview_text, to_bytes
 
-        result = self.dispatcher.deliver_all([message for message, _ in named], self.now, "preview")
+        result = self.dispatcher.deliver_all([message for message, _ in named], self.now, Mode.PREVIEW)
         previews = []
         for outcome, (message, name) in zip(result.outcomes, named):
             label = f"{message.talk_id} {message.kind}"

@@ -8,7 +8,7 @@ from announcer.commands.preview import choose
 from announcer.deliver.dispatch import PassResult, make_dispatcher
 from announcer.deliver.ledger import open_ledger
 from announcer.errors import AnnouncerError
-from announcer.plan import Plan, PlannedMessage
+from announcer.plan import Mode, Plan, PlannedMessage
 from announcer.sources.series import Loaded, load_series
 from announcer.sources.timing import parse_now
 
@@ -28,14 +28,14 @@ def send_command(config_option: str | None, talk_id: str | None, kind: str | Non
             plan = dispatcher.plan(now)
             again = [m for m in plan.messages
                      if m.state == "failed" and m.closes > now and m.talk_id not in plan.renames]
-            result = dispatcher.deliver_all(again, now, "manual")
+            result = dispatcher.deliver_all(again, now, Mode.MANUAL)
         elif talk_id is None:
             result = dispatcher.due_pass(now, catch_up=catch_up)
         else:
             if dispatcher.recording:  # a dead run's claim becomes uncertain: --force may then send it
                 dispatcher.recording.recover_abandoned(now)
             message = _one_message(loaded, dispatcher.plan(now), talk_id, kind, force)
-            result = dispatcher.deliver_all([message], now, "force" if force else "manual")
+            result = dispatcher.deliver_all([message], now, Mode.FORCE if force else Mode.MANUAL)
             refused = [o for o in result.outcomes if o.state == "refused"]
             if refused:
                 raise AnnouncerError(f'{talk_id} {kind}: {refused[0].detail}')

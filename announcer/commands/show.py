@@ -9,12 +9,13 @@ from datetime import datetime
 
 from announcer.deliver.dispatch import Dispatcher
 from announcer.deliver.ledger import Ledger, clock, open_ledger
-from announcer.plan import Plan, PlannedMessage, Record
+from announcer.plan import Plan, PlannedMessage, Record, State
 from announcer.sources.config import Config, find_config, load_config
 from announcer.sources.series import Loaded, load_series
 from announcer.sources.timing import parse_now
 
-UPCOMING = ("pending", "due", "held", "retry", "skipped", "failed", "uncertain", "claimed", "tba")
+UPCOMING = (State.PENDING, State.DUE, State.HELD, State.RETRY, State.SKIPPED, State.FAILED, State.UNCERTAIN,
+            State.CLAIMED, State.TBA)
 
 
 def local_time(moment: datetime, config: Config) -> str:

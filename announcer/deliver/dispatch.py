@@ -15,8 +15,10 @@ from announcer.deliver.logins import RefusedLogin, fingerprint, forget_refused, 
 from announcer.errors import AnnouncerError, ExitCode, InputError, PermanentFailure, TemporaryFailure, UncertainDelivery
 from announcer.plan import (
     FACT_KINDS,
+    Mode,
     Plan,
     PlannedMessage,
+    claimable,
     fresh_message_id,
     held_before,
     identity,
@@ -133,10 +135,10 @@ class Dispatcher:
         result.held = [m for m in plan.messages if m.state == "held" and not catch_up]
         blocked = {m.talk_id for m in plan.messages if m.talk_id in plan.renames and m.state == "due"}
         result.errors = [str(plan.renames[talk_id]) for talk_id in sorted(blocked)]
-        self.deliver_all(sendable(plan, records, now, catch_up), now, "due", result)
+        self.deliver_all(sendable(plan, records, now, catch_up), now, Mode.DUE, result)
         return result
 
-    def deliver_all(self, messages: list[PlannedMessage], now: datetime, mode: str,
+    def deliver_all(self, messages: list[PlannedMessage], now: datetime, mode: Mode,
                     result: PassResult | None = None) -> PassResult:
         """Deliver messages over one transport session, stopping at a failure of the connection itself."""
         result = result or PassResult()
@@ -172,14 +174,14 @@ class Dispatcher:
             return None
         return fingerprint(self.recording, *settings())
 
-    def deliver(self, message: PlannedMessage, now: datetime, mode: str = "due",
+    def deliver(self, message: PlannedMessage, now: datetime, mode: Mode = Mode.DUE,
                 talk: Talk | None = None) -> Outcome:
         """Build, claim, send and record one message (of `talk`, looked up by its id if not given).
 
         The message is built before it is claimed: a template that fails to render is bad input,
         reported with its path:line, and the message stays due instead of becoming `failed`.
         """
-        if mode == "force":
+        if mode == Mode.FORCE:
             message = replace(message, message_id=fresh_message_id(message.key, self.config.series.domain, now))
         talk = talk or next(t for t in self.talks if t.id == message.talk_id)
         try:
@@ -188,7 +190,7 @@ class Dispatcher:
             self.log(f"invalid   {message.talk_id} {message.kind}: {error}")
             return Outcome(message, "invalid", str(error))
         if self.dry_run:
-            if mode == "manual" and message.state in ("sent", "uncertain", "claimed"):
+            if mode != Mode.PREVIEW and not claimable(mode, message.state):
                 return Outcome(message, "refused", REFUSED)
             self.transport.send(email)
             return Outcome(message, "dry-run", email=email)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from announcer.errors import AnnouncerError
-from announcer.plan import FACT_KINDS, Announced, PlannedMessage, Record
+from announcer.plan import CLAIMABLE, FACT_KINDS, Announced, Mode, PlannedMessage, Record
 from announcer.sources.config import Config
 
 SCHEMA = """
@@ -48,12 +48,6 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_talk ON events (talk, at);
 """
-CLAIMABLE = {
-    "due": "(messages.state = 'missed' OR (messages.state = 'retry' AND "
-           "(messages.next_try IS NULL OR messages.next_try <= excluded.updated)))",
-    "manual": "messages.state IN ('missed', 'failed', 'retry')",
-    "force": "messages.state != 'claimed'",
-}
 ABANDONED = "the process sending it stopped before recording the outcome"
 LEASE = timedelta(seconds=60)   # a claim not renewed for this long belongs to a process that is gone
 FIRST_RETRY = timedelta(minutes=1)
@@ -184,14 +178,14 @@ class Ledger:
             "AND facts IS NOT NULL ORDER BY sequence, updated", FACT_KINDS)
         return {talk: Announced(json.loads(facts), sequence) for talk, facts, sequence in rows}
 
-    def claim(self, message: PlannedMessage, now: datetime, mode: str = "due") -> bool:
+    def claim(self, message: PlannedMessage, now: datetime, mode: Mode = Mode.DUE) -> bool:
         """Take a message for sending; False when another process has it or its state forbids it.
 
         mode "due" (a pass) takes new messages, missed ones whose talk moved later, and retries
         whose wait is over; "manual" (send TALK) also failed ones and retries at once; "force" any
         message not in flight. The insert-or-update is one statement: of two processes one wins.
         """
-        allowed = CLAIMABLE[mode]
+        allowed = _claimable_sql(mode)
         if self._keeper is None:
             self._keeper = LeaseKeeper(self.path, self.owner)
             self._keeper.start()
@@ -318,3 +312,13 @@ def open_ledger(config: Config, write: bool) -> Ledger | None:
     if not write and not config.ledger_path.exists():
         return None
     return Ledger(config.ledger_path)
+
+
+def _claimable_sql(mode: Mode) -> str:
+    """The condition on a known message's row under which `mode` may claim it (plan.CLAIMABLE)."""
+    states = ", ".join(f"'{state}'" for state in CLAIMABLE[mode])
+    condition = f"messages.state IN ({states})"
+    if mode == Mode.DUE:  # a retry once its wait is over (plan.ready_at)
+        condition += (" AND (messages.state != 'retry' OR messages.next_try IS NULL "
+                      "OR messages.next_try <= excluded.updated)")
+    return condition

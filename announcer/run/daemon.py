@@ -29,6 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from announcer.deliver.dispatch import Dispatcher, PassResult, make_dispatcher
 from announcer.deliver.ledger import FIRST_RETRY, Ledger
 from announcer.errors import AnnouncerError, InputError
+from announcer.plan import ready_at
 from announcer.run.lock import DaemonLock, notify_systemd
 from announcer.run.watch import FolderWatch, Stamp, TalkFiles, file_stamp, snapshot
 from announcer.sources.config import Config, find_config, load_config
@@ -218,14 +219,7 @@ class DaemonCore:
         for message in plan.messages:
             if message.closes <= now or message.talk_id in plan.renames:  # a renamed talk waits for its file
                 continue
-            at = None
-            if message.state == "pending":
-                at = message.due
-            elif message.state == "due":
-                at = now
-            elif message.state == "retry":
-                record = records.get(message.key)
-                at = record.next_try if record and record.next_try else now
+            at = ready_at(message, records.get(message.key), now)
             if at is not None:
                 wakes.append(Wake(at, f"{message.talk_id} {message.kind}"))
         return min(wakes, key=lambda w: w.at, default=None)
