@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from announcer.deliver.ledger import ABANDONED, Ledger, clock, retry_delay
 from announcer.deliver.logins import RefusedLogin, fingerprint, forget_refused, remember_refused, waiting_login
@@ -28,6 +29,9 @@ from announcer.plan import (
 from announcer.sources.config import Config
 from announcer.sources.series import Loaded
 from announcer.sources.talks import Talk
+
+if TYPE_CHECKING:  # the transports import smtplib and ssl: only a send needs them
+    from announcer.deliver.transport import Transport
 
 UNDELIVERED = ("retry", "failed", "uncertain")
 MISSED_DETAIL = "its talk started before it could be sent"
@@ -91,7 +95,7 @@ class Dispatcher:
     config: Config
     talks: list[Talk]
     ledger: Ledger | None           # None when there is no ledger yet (a preview before any send)
-    transport: object
+    transport: Transport | None   # opened per pass; None for a dispatcher that only plans
     build: Callable[..., EmailMessage]
     dry_run: bool = False           # read the ledger, write nothing, send to a DryRunTransport
     log: Callable[[str], None] = lambda line: None
