@@ -5,7 +5,7 @@ announcer's environment, cached under ~/.cache/announcer-mailman (or $ANNOUNCER_
 one folder per Python version and content of the requirements file, so a changed pin makes a
 new one. `.ci/run` makes it; a developer does the same with
 
-    python3 tests/mailman_env.py
+    .venv/bin/python tests/mailman_env.py
 
 which prints the folder, installing it first if it is missing or was left half made.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 REQUIREMENTS = Path(__file__).parent / "mailman" / "requirements.txt"
 READY = ".ready"  # written last: a folder without it was interrupted and is made again
-SETUP_COMMAND = "python3 tests/mailman_env.py"
+SETUP_COMMAND = ".venv/bin/python tests/mailman_env.py"
 
 
 def cache_root() -> Path:

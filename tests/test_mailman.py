@@ -4,7 +4,7 @@ Each test makes a list of two members through Mailman's REST API, posts to it wi
 own `send --due` (a subprocess, SMTP to the relay in front of Mailman, see mailman_server.py)
 and reads what Mailman delivered to the members (the SMTP sink), held, or archived.
 
-Mailman's virtual environment is made by `python3 tests/mailman_env.py` (`.ci/run` does it).
+Mailman's virtual environment is made by `.venv/bin/python tests/mailman_env.py` (`.ci/run` does it).
 Without it these tests are skipped, with that command as the reason; with CI=true a missing
 environment is a failure instead, so CI never passes without Mailman.
 """
