@@ -45,7 +45,8 @@ status: {status}
 abstract: |
   In recent years, many state-of-the-art models in deep learning have utilized
   increasingly deep architectures, some with *hundreds* of layers.
-"""
+{more}"""
+LONG_ABSTRACT = "".join(f"  Paragraph {n}: " + "a long abstract that goes on and on. " * 12 + "\n\n" for n in range(30))
 
 
 @pytest.fixture(scope="module")
@@ -95,12 +96,13 @@ class Series:
     """A series folder whose announcer posts to a Mailman list through the relay."""
 
     def __init__(self, folder: Path, relay: Relay, list_address: str, sender: str = ORGANISER,
-                 approved: bool = False, subject_template: str | None = None) -> None:
+                 approved: bool = False, subject_template: str | None = None, domain: str | None = None) -> None:
         self.folder = folder
+        folder.mkdir(exist_ok=True)
         mail = {"from": f"MaD Seminar <{sender}>", "to": [list_address]}
         # A domain per list gives each test's posts Message-IDs of their own (Mailman's message
         # store, which keeps held posts, refuses a second post with a Message-ID it has).
-        series = {"name": "MaD Seminar", "domain": f"{list_address.split('@')[0]}.example.org"}
+        series = {"name": "MaD Seminar", "domain": domain or f"{list_address.split('@')[0]}.example.org"}
         if approved:
             mail["approved_password_env"] = APPROVED_ENV
         if subject_template is not None:
@@ -113,9 +115,9 @@ class Series:
             messages=[{"kind": "announcement", "before": "7d", "at": "09:00"}])
         self.talk()
 
-    def talk(self, location: str = "Auditorium Hall 150", status: str = "confirmed") -> None:
-        """Write the talk file (again, to change the talk)."""
-        text = TALK.format(location=location, status=status)
+    def talk(self, location: str = "Auditorium Hall 150", status: str = "confirmed", more: str = "") -> None:
+        """Write the talk file (again, to change the talk); `more` is added to the abstract."""
+        text = TALK.format(location=location, status=status, more=more)
         (self.folder / "talks" / "2027-02-21-pennington.yaml").write_text(text, encoding="utf-8")
 
     def announcer(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -310,3 +312,26 @@ def test_a_subject_that_begins_with_a_command_word_is_held_as_check_warns(
     assert hold["message_id"] == message_id(post)
     assert hold["reason"] == "Message contains administrivia"
     assert copies_of(sink, post) == []
+
+
+def test_a_post_over_40_kb_is_held_as_check_warns_unless_approved(
+        tmp_path: Path, mailman: MailmanCore, relay: Relay, sink: MailServer) -> None:
+    address, list_id = make_list(mailman, "too-long", moderator_password=MODERATOR_PASSWORD)
+    assert mailman.rest("GET", f"lists/{list_id}/config")["max_message_size"] == 40  # Mailman's default, in KB
+    series = Series(tmp_path / "member", relay, address)
+    series.talk(more=LONG_ABSTRACT)
+    report = series.announcer("check", "--now", ANNOUNCE_AT)
+    assert "over the list's limit of 40 KB: Mailman holds it for a moderator" in report.stdout + report.stderr
+
+    series.send_due(ANNOUNCE_AT)
+    post = last_post(relay)
+    assert len(relay.received[-1].content) > 40 * 1024
+    [hold] = held(mailman, list_id)
+    assert hold["message_id"] == message_id(post)
+    assert hold["reason"] == "The message is larger than the 40 KB maximum size"
+    assert copies_of(sink, post) == []
+
+    approved = Series(tmp_path / "approved", relay, address, approved=True, domain="too-long-approved.example.org")
+    approved.talk(more=LONG_ABSTRACT)
+    approved.send_due(ANNOUNCE_AT)
+    copies(mailman, sink, last_post(relay))
