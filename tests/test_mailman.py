@@ -259,9 +259,9 @@ def test_with_content_filtering_the_attached_invite_still_reaches_members(
     sent, delivered = leaves(post), leaves(copy)
     assert "text/html" not in content_types(copy)  # the alternatives collapsed to the text
     assert delivered[0] == sent[0]
-    attachments = [leaf for leaf in delivered if leaf[2] == "invite.ics"]
-    assert attachments == [sent[3]]  # the invite, byte for byte
-    assert method(attachments[0][3]) == "PUBLISH"
+    calendars = [leaf for leaf in delivered if leaf[0] == "text/calendar"]
+    assert calendars == [sent[3]]  # the inline invite went with the HTML; invite.ics stays, byte for byte
+    assert method(calendars[0][3]) == "PUBLISH"
 
 
 def test_an_update_threads_under_the_announcement_and_a_cancellation_reaches_members(
