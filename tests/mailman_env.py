@@ -2,8 +2,8 @@
 
 Mailman 3.3.10 and its pinned dependencies (tests/mailman/requirements.txt) live apart from
 announcer's environment, cached under ~/.cache/announcer-mailman (or $ANNOUNCER_MAILMAN_CACHE),
-one folder per Python version and content of the requirements file, so a changed pin makes a
-new one. `.ci/run` makes it; a developer does the same with
+one folder per Python version and set of pins, so a changed pin makes a new one. `.ci/run`
+makes it; a developer does the same with
 
     .venv/bin/python tests/mailman_env.py
 
@@ -32,9 +32,15 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "announcer-mailman"
 
 
+def pins() -> str:
+    """The requirement lines of the requirements file, without comments (which change nothing)."""
+    lines = (line.split("#")[0].strip() for line in REQUIREMENTS.read_text(encoding="utf-8").splitlines())
+    return "\n".join(line for line in lines if line)
+
+
 def venv_path() -> Path:
     """This Python's and these pins' environment (which may not exist yet)."""
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha256(pins().encode()).hexdigest()[:12]
     return cache_root() / f"py{sys.version_info.major}.{sys.version_info.minor}-{digest}"
 
 
@@ -53,7 +59,10 @@ def make_venv() -> Path:
     venv.EnvBuilder(with_pip=True).create(path)
     subprocess.run([str(path / "bin" / "python"), "-m", "pip", "install", "--quiet",
                     "--disable-pip-version-check", "-r", str(REQUIREMENTS)], check=True)
-    (path / READY).write_text(REQUIREMENTS.read_text(encoding="utf-8"), encoding="utf-8")
+    (path / READY).write_text(pins() + "\n", encoding="utf-8")
+    for older in path.parent.glob(path.name.split("-")[0] + "-*"):  # this Python's older pins
+        if older != path:
+            shutil.rmtree(older, ignore_errors=True)
     return path
 
 
