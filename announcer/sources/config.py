@@ -63,6 +63,15 @@ class Smtp:
     password_env: str | None
     ca_file: Path | None
     timeout: float  # seconds
+    # Issue 19: where the secret comes from (exactly one source), and OAuth2.
+    password_command: tuple[str, ...] | None = None   # run without a shell; its first line is the password
+    keyring: str | None = None                        # the keyring service; the user is `username`
+    auth: str = "password"                            # "password" | "oauth2"
+    oauth2_token_command: tuple[str, ...] | None = None
+    oauth2_provider: str | None = None                # "microsoft" | "google"
+    oauth2_client_id: str | None = None
+    oauth2_tenant: str = "organizations"
+    oauth2_client_secret_env: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,11 @@ class Config:
     maildir: Path
     smtp: Smtp | None
     ledger_path: Path
+
+    @property
+    def token_cache(self) -> Path:
+        """The OAuth2 token cache of a built-in provider: beside the ledger, readable by its owner only."""
+        return self.ledger_path.with_name(self.ledger_path.name + ".tokens.json")
 
     @property
     def watched_paths(self) -> tuple[Path, ...]:
@@ -92,7 +106,9 @@ SCHEMA: dict[str, set[str]] = {
     "mail": {"from", "to", "reply_to", "approved_password_env", "max_size"},
     "messages": {"kind", "before", "at"},
     "delivery": {"transport", "maildir"},
-    "smtp": {"host", "port", "security", "username", "password_env", "ca_file", "timeout"},
+    "smtp": {"host", "port", "security", "username", "password_env", "ca_file", "timeout",
+             "password_command", "keyring", "auth", "oauth2_token_command", "oauth2_provider",
+             "oauth2_client_id", "oauth2_tenant", "oauth2_client_secret_env"},
     "state": {"path"},
 }
 DEFAULT_MESSAGES = [{"kind": "announcement", "before": "7d", "at": "09:00"},
@@ -346,8 +362,7 @@ def _load_smtp(read: _Reader, data: dict, base: Path, required: bool) -> Smtp | 
         read.problem("smtp", "port", f'"port" must be a number from 1 to 65535, not {port!r}')
     username = read.text("smtp", data, "username")
     password_env = read.text("smtp", data, "password_env")
-    if username and not password_env:
-        read.problem("smtp", "username", '"username" needs "password_env", the variable holding the password')
+    secret = _load_secret_sources(read, data, username, password_env)
     ca_text = read.text("smtp", data, "ca_file")
     ca_file = base / ca_text if ca_text else None
     if ca_file and not ca_file.is_file():
@@ -356,4 +371,70 @@ def _load_smtp(read: _Reader, data: dict, base: Path, required: bool) -> Smtp | 
     if host is None:
         return None
     return Smtp(host=host, port=port, security=security, username=username, password_env=password_env,
-                ca_file=ca_file, timeout=timeout.total_seconds() or 30.0)
+                ca_file=ca_file, timeout=timeout.total_seconds() or 30.0, **secret)
+
+
+# Issue 19: the secret's sources (SPEC 8.3), kept in one block.
+_PASSWORD_SOURCES = ("password_env", "password_command", "keyring")
+_PROVIDERS = {"microsoft": ("oauth2_client_id",), "google": ("oauth2_client_id", "oauth2_client_secret_env")}
+
+
+def _command(read: _Reader, data: dict, key: str) -> tuple[str, ...] | None:
+    """A command as words: a string split as a POSIX shell would (run without one), or a TOML list."""
+    import shlex
+
+    value = data.get(key)
+    if value is None:
+        return None
+    try:
+        words = shlex.split(value) if isinstance(value, str) else value
+    except ValueError as error:
+        read.problem("smtp", key, f'"{key}": {error} (write it as a shell would, or as a list of words)')
+        return None
+    if not isinstance(words, list) or not words or not all(isinstance(w, str) and w for w in words):
+        read.problem("smtp", key, f'"{key}" must be a command: a string, or a list of words like ["pass", "mail"]')
+        return None
+    return tuple(words)
+
+
+def _load_secret_sources(read: _Reader, data: dict, username: str | None, password_env: str | None) -> dict:
+    """password_command, keyring and the OAuth2 keys: exactly one source of the secret, when logging in."""
+    found = {"password_command": _command(read, data, "password_command"),
+             "keyring": read.text("smtp", data, "keyring"),
+             "auth": data.get("auth", "password"),
+             "oauth2_token_command": _command(read, data, "oauth2_token_command"),
+             "oauth2_provider": read.text("smtp", data, "oauth2_provider"),
+             "oauth2_client_id": read.text("smtp", data, "oauth2_client_id"),
+             "oauth2_tenant": read.text("smtp", data, "oauth2_tenant") or "organizations",
+             "oauth2_client_secret_env": read.text("smtp", data, "oauth2_client_secret_env")}
+    given = [key for key in _PASSWORD_SOURCES if key in data]
+    if found["auth"] not in ("password", "oauth2"):
+        read.problem("smtp", "auth", f'"auth" must be "password" or "oauth2", not {found["auth"]!r}')
+    elif found["auth"] == "oauth2":
+        tokens = [key for key in ("oauth2_token_command", "oauth2_provider") if key in data]
+        for key in given:
+            read.problem("smtp", key, f'"{key}" is a password: with auth = "oauth2" the token comes from '
+                                      '"oauth2_token_command" or "oauth2_provider"')
+        if len(tokens) != 1:
+            read.problem("smtp", tokens[1] if tokens[1:] else "auth", 'auth = "oauth2" needs exactly one of '
+                         '"oauth2_token_command" or "oauth2_provider"')
+        provider = found["oauth2_provider"]
+        if provider is not None and provider not in _PROVIDERS:
+            read.problem("smtp", "oauth2_provider", f'"oauth2_provider" must be "microsoft" or "google", not {provider!r}')
+        for key in _PROVIDERS.get(provider or "", ()):
+            if found[key] is None:
+                read.problem("smtp", "oauth2_provider", f'oauth2_provider = "{provider}" needs "{key}"')
+        if not username:
+            read.problem("smtp", "auth", 'auth = "oauth2" needs "username": the mailbox the token is for')
+    elif len(given) > 1:
+        for key in given[1:]:
+            read.problem("smtp", key, f'"{key}": give exactly one source of the password, not '
+                                      + " and ".join(f'"{k}"' for k in given))
+    elif username and not given:
+        read.problem("smtp", "username", '"username" needs a password: "password_env" (a variable), '
+                                         '"password_command" or "keyring"')
+    else:
+        for key in ("oauth2_token_command", "oauth2_provider", "oauth2_client_id", "oauth2_client_secret_env"):
+            if key in data:
+                read.problem("smtp", key, f'"{key}" goes with auth = "oauth2"')
+    return found
