@@ -132,6 +132,8 @@ def test_a_token_rejected_as_microsoft_does_fails_no_message(tmp_path, oauth_ser
         f"stopped: 127.0.0.1:{oauth_server.port}: token rejected for 'mad' (XOAUTH2): "
         "535 5.7.3 Authentication unsuccessful"]
     assert states(tmp_path) == {} and oauth_server.messages == []
+    shown = run(config, "plan", "--now", BOTH_DUE)
+    assert "due: 127.0.0.1:" in shown.stdout and "token rejected for 'mad'" in shown.stdout
     again = run(config, "send", "--due", "--now", BOTH_DUE)  # the same token source: not tried for an hour
     assert again.exit_code == 3 and "login not tried again before" in again.stderr
     assert oauth_server.auth_attempts == 1
