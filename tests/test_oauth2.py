@@ -202,6 +202,27 @@ def test_microsoft_sign_in_keeps_a_private_cache_and_tokens_refresh_before_they_
     assert not [s for s in secrets if s.encode() in everything]
 
 
+def test_a_refreshed_token_the_server_rejects_waits_an_hour_under_the_token_sources_fingerprint(
+        tmp_path, oauth_server, provider):
+    provider.expires_in = 120  # every pass refreshes (and rewrites the cache) before it logs in
+    config = microsoft(tmp_path, oauth_server)
+    assert run(config, "auth", "login").exit_code == 0
+    first = run(config, "send", "--due", "--now", BOTH_DUE)
+    assert first.exit_code == 3 and "535 5.7.3 Authentication unsuccessful" in first.stderr
+    assert oauth_server.auth_attempts == 1 and states(tmp_path) == {}
+    shown = run(config, "plan", "--now", BOTH_DUE)
+    assert "due: 127.0.0.1:" in shown.stdout and "token rejected for 'mad' (XOAUTH2)" in shown.stdout
+    again = run(config, "send", "--due", "--now", BOTH_DUE)
+    assert again.exit_code == 3 and "login not tried again before" in again.stderr
+    assert oauth_server.auth_attempts == 1   # the same sign-in: no second login within the hour
+    preview = run(config, "preview", "--out", str(tmp_path / "previews"), "--now", BOTH_DUE)
+    assert preview.exit_code == 0, preview.output
+    secrets = provider.issued + sorted(provider.refresh_tokens)
+    everything = written_bytes(tmp_path, first.output, shown.output, again.output, preview.output)
+    assert len(list((tmp_path / "previews").iterdir())) == 4
+    assert not [s for s in secrets if s.encode() in everything]
+
+
 def test_an_expired_microsoft_sign_in_asks_for_auth_login_again(tmp_path, oauth_server, provider):
     provider.expires_in = 60
     config = microsoft(tmp_path, oauth_server)

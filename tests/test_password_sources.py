@@ -109,6 +109,8 @@ def test_two_sources_of_the_password_are_an_error_at_the_second_ones_line(tmp_pa
     result = run(config, "check")
     assert '"username" needs a password: "password_env" (a variable), "password_command" or "keyring"' \
         in result.stderr
+    config = series(tmp_path, smtp_starttls, username=None, keyring="announcer-smtp")
+    assert '"keyring" needs "username"' in run(config, "check").stderr
     config = series(tmp_path, smtp_starttls, password_command="'unclosed")
     assert '"password_command": No closing quotation' in run(config, "check").stderr
 

@@ -430,6 +430,8 @@ def _load_secret_sources(read: _Reader, data: dict, username: str | None, passwo
         for key in given[1:]:
             read.problem("smtp", key, f'"{key}": give exactly one source of the password, not '
                                       + " and ".join(f'"{k}"' for k in given))
+    elif "keyring" in given and not username:
+        read.problem("smtp", "keyring", '"keyring" needs "username": the keyring holds the password under it')
     elif username and not given:
         read.problem("smtp", "username", '"username" needs a password: "password_env" (a variable), '
                                          '"password_command" or "keyring"')
