@@ -330,3 +330,17 @@ def test_a_token_that_changes_while_the_daemon_runs_needs_no_restart(tmp_path, o
     daemon.proc.wait(10)
     assert not [t for t in (b"first-Token-A", b"second-Token-B")
                 if t in written_bytes(tmp_path, daemon.log)]
+
+
+def test_an_unreachable_identity_provider_is_a_temporary_connection_failure(
+        tmp_path, oauth_server, provider, closed_port, monkeypatch):
+    provider.expires_in = 60
+    config = microsoft(tmp_path, oauth_server)
+    assert run(config, "auth", "login").exit_code == 0
+    monkeypatch.setenv(ENDPOINT_ENV, f"https://127.0.0.1:{closed_port}")
+    result = run(config, "send", "--due", "--now", BOTH_DUE)
+    assert result.exit_code == 3 and "Traceback" not in result.output
+    assert reasons(result) == [f"stopped: {config}: oauth2_provider microsoft: cannot reach the identity "
+                               "provider (ConnectionError)"]
+    assert oauth_server.auth_attempts == 0 and oauth_server.messages == []
+    assert states(tmp_path) == {"a/announcement": "retry"}   # like a refused connection: retried, the pass stopped

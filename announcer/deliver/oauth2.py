@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 import stat
 import time
@@ -130,6 +131,8 @@ class MicrosoftToken:
     def _app(self, cache):
         import msal
 
+        # urllib3 warns on stderr before each retry; the failure is reported once, in one line.
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
         testing = os.environ.get(ENDPOINT_ENV)
         authority = f"{_endpoint(MICROSOFT_AUTHORITY)}/{self.smtp.oauth2_tenant}"
         return msal.PublicClientApplication(self.smtp.oauth2_client_id, authority=authority, token_cache=cache,
@@ -158,9 +161,8 @@ class MicrosoftToken:
                 raise PermanentFailure(f"{self.place}: not signed in as {self.smtp.username!r}: run "
                                        "`announcer auth login`", connection=True)
             result = app.acquire_token_silent_with_error([MICROSOFT_SCOPE], accounts[0])
-        except (OSError, ValueError) as error:  # requests' errors are OSErrors; MSAL raises ValueError
-            raise TemporaryFailure(f"{self.place}: cannot reach the identity provider: "
-                                   f"{type(error).__name__}", connection=True) from None
+        except (OSError, ValueError) as error:
+            raise _unreachable(self.place, error) from None
         self._save(cache)
         if not result or "access_token" not in result:
             raise _provider_error(self.place, result or {"error": "no token in the cache"})
@@ -169,12 +171,15 @@ class MicrosoftToken:
     def login(self, say: Callable[[str], None]) -> str:
         """The device-code sign-in: say where to go, wait, keep the refreshable token."""
         cache = self._load()
-        app = self._app(cache)
-        flow = app.initiate_device_flow(scopes=[MICROSOFT_SCOPE])
-        if "user_code" not in flow:
-            raise _login_error(self.place, flow)
-        say(flow["message"])
-        result = app.acquire_token_by_device_flow(flow)
+        try:
+            app = self._app(cache)
+            flow = app.initiate_device_flow(scopes=[MICROSOFT_SCOPE])
+            if "user_code" not in flow:
+                raise _login_error(self.place, flow)
+            say(flow["message"])
+            result = app.acquire_token_by_device_flow(flow)
+        except (OSError, ValueError) as error:
+            raise _unreachable(self.place, error) from None
         if "access_token" not in result:
             raise _login_error(self.place, result)
         self._save(cache)
@@ -251,6 +256,16 @@ class GoogleToken:
 
     def state(self) -> str:
         return self.cache.state()
+
+
+def _unreachable(place: str, error: Exception) -> AnnouncerError:
+    """MSAL's failures in one line: requests' errors (OSErrors) may pass; a ValueError is a wrong
+    authority or tenant, which needs a person."""
+    if isinstance(error, OSError):
+        return TemporaryFailure(f"{place}: cannot reach the identity provider ({type(error).__name__})",
+                                connection=True)
+    reason = " ".join(str(error).split())
+    return PermanentFailure(f"{place}: {reason[:300]}", connection=True)
 
 
 def _post(url: str, fields: dict[str, str], place: str) -> dict:
