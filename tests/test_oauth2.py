@@ -299,6 +299,16 @@ def test_an_expired_google_sign_in_asks_for_auth_login_again(tmp_path, oauth_ser
     assert "invalid_grant" in result.stderr and states(tmp_path) == {}
 
 
+def test_a_google_sign_in_without_the_client_secret_is_one_line(tmp_path, oauth_server, provider, monkeypatch):
+    config = google(tmp_path, oauth_server, monkeypatch)
+    monkeypatch.delenv("GOOGLE_CLIENT_SECRET")
+    result = run(config, "auth", "login")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"{config}: oauth2_client_secret_env names $GOOGLE_CLIENT_SECRET, "
+                                          "which is not set"]
+    assert provider.requests == [] and not (tmp_path / "announcer.db.tokens.json").exists()
+
+
 def test_auth_login_needs_a_provider(tmp_path, oauth_server):
     config = series(tmp_path, oauth_server, oauth2_token_command=["true"])
     result = run(config, "auth", "login")

@@ -47,7 +47,9 @@ def test_password_command_as_a_shell_string(tmp_path, smtp_starttls, monkeypatch
     result = run(config, "send", "--due", "--now", DUE)
     assert result.exit_code == 0, result.output
     assert len(smtp_starttls.messages) == 1 and smtp_starttls.auth_attempts == 1
-    assert PASSWORD not in result.output
+    shown = run(config, "log")
+    written = result.output + shown.output + (tmp_path / "announcer.db").read_text(errors="replace")
+    assert "announcement  sent" in shown.output and PASSWORD not in written
 
 
 def test_password_command_as_a_list_of_words_runs_without_a_shell(tmp_path, smtp_starttls):

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from announcer.deliver.secrets import command_output
-from announcer.errors import AnnouncerError, PermanentFailure, TemporaryFailure
+from announcer.errors import AnnouncerError, DeliveryError, PermanentFailure, TemporaryFailure
 from announcer.sources.config import Config
 
 MICROSOFT_SCOPE = "https://outlook.office.com/SMTP.Send"
@@ -318,4 +318,7 @@ def sign_in(config: Config, say: Callable[[str], None]) -> str:
     if config.transport != "smtp" or smtp is None or smtp.auth != "oauth2" or not smtp.oauth2_provider:
         raise AnnouncerError(f'{config.path}: `auth login` needs [smtp] auth = "oauth2" with oauth2_provider '
                              '"microsoft" or "google"')
-    return token_source(config).login(say)
+    try:
+        return token_source(config).login(say)
+    except DeliveryError as error:  # no pass to stop here: a sign-in that fails is one line, exit 1
+        raise AnnouncerError(str(error)) from None
