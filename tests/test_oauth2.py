@@ -354,3 +354,13 @@ def test_an_unreachable_identity_provider_is_a_temporary_connection_failure(
                                "provider (ConnectionError)"]
     assert oauth_server.auth_attempts == 0 and oauth_server.messages == []
     assert states(tmp_path) == {"a/announcement": "retry"}   # like a refused connection: retried, the pass stopped
+
+
+@pytest.mark.parametrize("oauth_server", [("microsoft", ("PLAIN",))], indirect=True)
+def test_a_server_without_oauth2_is_a_connection_failure_and_no_token_is_fetched(tmp_path, oauth_server):
+    config = series(tmp_path, oauth_server, oauth2_token_command=[sys.executable, "-c", "raise SystemExit(5)"])
+    result = run(config, "send", "--due", "--now", BOTH_DUE)
+    assert result.exit_code == 3
+    assert reasons(result) == [f"stopped: 127.0.0.1:{oauth_server.port}: the server offers no OAuth2 login "
+                               "(it offers PLAIN; announcer speaks XOAUTH2 and OAUTHBEARER)"]
+    assert oauth_server.auth_attempts == 0 and states(tmp_path) == {}

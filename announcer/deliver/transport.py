@@ -173,16 +173,17 @@ class SmtpTransport:
         from announcer.deliver.oauth2 import challenge_reason, oauthbearer, xoauth2
 
         settings = self.settings
-        if "XOAUTH2" in offered:
-            mechanism, response = "XOAUTH2", lambda token: xoauth2(settings.username, token)
-        elif "OAUTHBEARER" in offered:
-            mechanism = "OAUTHBEARER"
-            response = lambda token: oauthbearer(settings.username, settings.host, settings.port, token)  # noqa: E731
-        else:
+        mechanism = next((name for name in ("XOAUTH2", "OAUTHBEARER") if name in offered), None)
+        if mechanism is None:
             raise PermanentFailure(f"{self._place}: the server offers no OAuth2 login (it offers "
                                    f"{' '.join(offered) or 'none'}; announcer speaks XOAUTH2 and OAUTHBEARER)",
                                    connection=True)
-        code, reply = smtp.docmd("AUTH", f"{mechanism} {response(self._tokens.token())}")
+        token = self._tokens.token()
+        if mechanism == "XOAUTH2":
+            initial = xoauth2(settings.username, token)
+        else:
+            initial = oauthbearer(settings.username, settings.host, settings.port, token)
+        code, reply = smtp.docmd("AUTH", f"{mechanism} {initial}")
         reason = ""
         if code == 334:
             reason = challenge_reason(reply.decode("ascii", "replace"))
