@@ -89,7 +89,8 @@ class MailServer:
         self.sasl: list[tuple[str, bytes]] = []  # every OAuth2 initial response, decoded, as received
         self.sasl_replies: list[bytes] = []      # what the client answered a 334 error challenge
         offered = mechanisms or (("XOAUTH2", "OAUTHBEARER") if oauth2 else ("PLAIN", "LOGIN"))
-        excluded = {"PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"} - set(offered)
+        # aiosmtpd takes every auth_* member of the handler for a mechanism: auth_attempts is not one.
+        excluded = {"PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"} - set(offered) | {"attempts"}
         self.controller = _PortZeroController(self, hostname=HOST, port=0, server_hostname="localhost",
                                               auth_exclude_mechanism=excluded,
                                               **self._tls_options(security, ca, self._check_password))
