@@ -4,10 +4,15 @@ keyring, or OAuth2 with a token command or a built-in provider; checked at load,
 from __future__ import annotations
 
 import shlex
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:  # config.py's reader, which collects `path:line` problems
-    from announcer.sources.config import _Reader as Reader
+
+class Reader(Protocol):
+    """What config.py's reader gives: typed values, and problems collected at their key's line."""
+
+    def problem(self, table: str, key: str, message: str, index: int = 0) -> None: ...
+
+    def text(self, table: str, data: dict, key: str, required: bool = False, index: int = 0) -> str | None: ...
 
 _PASSWORD_SOURCES = ("password_env", "password_command", "keyring")
 _PROVIDERS = {"microsoft": ("oauth2_client_id",), "google": ("oauth2_client_id", "oauth2_client_secret_env")}
