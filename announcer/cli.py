@@ -124,10 +124,14 @@ def send(
     catch_up: bool = typer.Option(False, "--catch-up", help="With --due: also send held messages (due before "
                                                              "the ledger was created) whose talk has not started."),
     failed: bool = typer.Option(False, "--failed", help="Send again every failed message whose talk has not started."),
+    to: Optional[str] = typer.Option(None, "--to", metavar="ADDRESS",
+                                     help="A test send to ADDRESS only: [TEST] subject, nothing recorded."),
 ) -> None:
     """Send one message now (TALK --kind KIND), every due one (--due), or the failed ones (--failed)."""
     from announcer.commands.send import send_command
 
+    if to and (failed or force or dry_run):
+        raise UsageError("--to goes with TALK --kind KIND or --due (a test send), without --failed, --force or --dry-run")
     if due + bool(talk) + failed != 1:
         raise UsageError("give either TALK --kind KIND, --due or --failed")
     if talk and not kind:
@@ -136,14 +140,26 @@ def send(
         raise UsageError("--due and --failed take no --kind or --force")
     if catch_up and not due:
         raise UsageError("--catch-up goes with --due")
-    if now and not (due or failed) and not dry_run:
+    if now and not (due or failed) and not dry_run and not to:
         raise UsageError("--now goes with --due, --failed or --dry-run")
     output, code, errors = send_command(state["config"], talk, kind, dry_run=dry_run, force=force,
-                                        now_text=now, catch_up=catch_up, failed=failed)
+                                        now_text=now, catch_up=catch_up, failed=failed, test_to=to)
     typer.echo(output, nl=False)
     for line in errors:
         typer.echo(line, err=True)
     raise typer.Exit(code)
+
+
+auth = typer.Typer(cls=_Commands, no_args_is_help=True, help="Sign in to Microsoft 365 or Google (OAuth2).")
+app.add_typer(auth, name="auth")
+
+
+@auth.command("login")
+def auth_login() -> None:
+    """Sign in once (device code) and keep a refreshable token beside the ledger."""
+    from announcer.commands.auth import auth_login as sign_in
+
+    typer.echo(sign_in(state["config"], lambda line: typer.echo(line, err=True)))
 
 
 @app.command()

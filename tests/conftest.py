@@ -151,3 +151,23 @@ def chromium() -> str:
     if path is None:
         pytest.skip(reason)
     return path
+
+
+@pytest.fixture
+def start_daemon():
+    """Starts daemons; kills any still running when the test ends."""
+    from daemon_process import DaemonProcess
+
+    started: list[DaemonProcess] = []
+
+    def start(config: Path, *options: str, env: dict[str, str] | None = None,
+              lease_seconds: float | None = None) -> DaemonProcess:
+        daemon = DaemonProcess(config, *options, env=env, lease_seconds=lease_seconds)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait(5)

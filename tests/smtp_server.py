@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import json
 import ssl
 import threading
 import time
@@ -21,6 +24,8 @@ HOST = "127.0.0.1"
 USERNAME = "mad"
 PASSWORD = "s3cret-Test-Passw0rd"
 PASSWORD_ENV = "ANNOUNCER_SMTP_PASSWORD"
+# What Gmail sends (base64 in a 334) when it rejects an OAuth2 token.
+GOOGLE_CHALLENGE = json.dumps({"status": "400", "schemes": "Bearer", "scope": "https://mail.google.com/"})
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,7 @@ class MailServer:
     """
 
     def __init__(self, security: str, ca: trustme.CA | None = None, ca_file: Path | None = None,
-                 password: str = PASSWORD) -> None:
+                 password: str = PASSWORD, oauth2: str | None = None, mechanisms: tuple[str, ...] = ()) -> None:
         self.host = HOST
         self.security = security
         self.username = USERNAME if security != "none" else None
@@ -77,7 +82,17 @@ class MailServer:
         self._live: weakref.WeakSet[SMTP] = weakref.WeakSet()
         self._fault: _Fault | None = None
         self._running = False
+        # OAuth2 (SPEC 8.3): oauth2 is "microsoft" or "google", how a rejected token is answered;
+        # mechanisms, the SASL mechanisms offered (default: PLAIN and LOGIN, or both OAuth2 ones).
+        self.oauth2 = oauth2
+        self.tokens: set[str] = set()          # the access tokens accepted right now
+        self.sasl: list[tuple[str, bytes]] = []  # every OAuth2 initial response, decoded, as received
+        self.sasl_replies: list[bytes] = []      # what the client answered a 334 error challenge
+        offered = mechanisms or (("XOAUTH2", "OAUTHBEARER") if oauth2 else ("PLAIN", "LOGIN"))
+        # aiosmtpd takes every auth_* member of the handler for a mechanism: auth_attempts is not one.
+        excluded = {"PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"} - set(offered) | {"attempts"}
         self.controller = _PortZeroController(self, hostname=HOST, port=0, server_hostname="localhost",
+                                              auth_exclude_mechanism=excluded,
                                               **self._tls_options(security, ca, self._check_password))
 
     @staticmethod
@@ -176,6 +191,38 @@ class MailServer:
         ok = (isinstance(auth_data, LoginPassword) and auth_data.login == USERNAME.encode()
               and auth_data.password == (self.password or "").encode("utf-8"))
         return AuthResult(success=ok, handled=False)
+
+    def expected_sasl(self, mechanism: str, token: str) -> bytes:
+        """The exact initial response a client must send for `token` (XOAUTH2, or RFC 7628 OAUTHBEARER)."""
+        if mechanism == "XOAUTH2":
+            return f"user={USERNAME}\x01auth=Bearer {token}\x01\x01".encode()
+        return f"n,a={USERNAME},\x01host={HOST}\x01port={self.port}\x01auth=Bearer {token}\x01\x01".encode()
+
+    async def _oauth2(self, server: SMTP, mechanism: str, args: list[str]) -> AuthResult:
+        """Accept a known token, sent byte for byte as expected; answer a bad one as Microsoft or Google do."""
+        with self._lock:
+            self.auth_attempts += 1
+        if len(args) < 2:
+            return AuthResult(success=False, handled=False, message="501 5.5.2 Initial response required")
+        try:
+            raw = base64.b64decode(args[1], validate=True)
+        except binascii.Error:
+            return AuthResult(success=False, handled=False, message="501 5.5.2 Cannot decode base64")
+        self.sasl.append((mechanism, raw))
+        if any(raw == self.expected_sasl(mechanism, token) for token in self.tokens):
+            return AuthResult(success=True, auth_data=USERNAME)
+        if self.oauth2 == "google":  # RFC 7628 3.2.2: an error challenge, then 535 after the client's reply
+            reply = await server.challenge_auth(GOOGLE_CHALLENGE)
+            self.sasl_replies.append(reply if isinstance(reply, bytes) else b"*")
+            return AuthResult(success=False, handled=False,
+                              message="535 5.7.8 Username and Password not accepted")
+        return AuthResult(success=False, handled=False, message="535 5.7.3 Authentication unsuccessful")
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        return await self._oauth2(server, "XOAUTH2", args)
+
+    async def auth_OAUTHBEARER(self, server: SMTP, args: list[str]) -> AuthResult:
+        return await self._oauth2(server, "OAUTHBEARER", args)
 
     # aiosmtpd handler hooks
 

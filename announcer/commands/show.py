@@ -84,6 +84,10 @@ def refused_login(config: Config) -> str | None:
     with Ledger(config.ledger_path) as ledger:
         refused = last_refused(ledger)
         password = os.environ.get(smtp.password_env) if smtp.password_env else None
+        if smtp.auth == "oauth2":  # the token source's state, as the transport fingerprints it
+            from announcer.deliver.oauth2 import token_source
+
+            password = token_source(config).state()
         if refused is None or refused.fingerprint != fingerprint(ledger, repr(smtp), password):
             return None
     if clock() >= refused.next_try:

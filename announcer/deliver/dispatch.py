@@ -12,8 +12,23 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from announcer.deliver.ledger import ABANDONED, Ledger, clock, retry_delay
-from announcer.deliver.logins import RefusedLogin, fingerprint, forget_refused, remember_refused, waiting_login
-from announcer.errors import AnnouncerError, ExitCode, InputError, PermanentFailure, TemporaryFailure, UncertainDelivery
+from announcer.deliver.logins import (
+    RefusedLogin,
+    fingerprint,
+    forget_refused,
+    last_refused,
+    remember_refused,
+    waiting_login,
+)
+from announcer.errors import (
+    AnnouncerError,
+    DeliveryError,
+    ExitCode,
+    InputError,
+    PermanentFailure,
+    TemporaryFailure,
+    UncertainDelivery,
+)
 from announcer.plan import (
     FACT_KINDS,
     Mode,
@@ -100,11 +115,12 @@ class Dispatcher:
     dry_run: bool = False           # read the ledger, write nothing, send to a DryRunTransport
     log: Callable[[str], None] = lambda line: None
     stopping: Callable[[], bool] = lambda: False   # the daemon is shutting down: send no further message
+    test_to: str | None = None      # a test send: to this address only, "[TEST] " subject, nothing recorded
 
     @property
     def recording(self) -> Ledger | None:
-        """The ledger to write to: none in a dry run."""
-        return None if self.dry_run else self.ledger
+        """The ledger to write to: none in a dry run or a test send."""
+        return None if self.dry_run or self.test_to else self.ledger
 
     def plan(self, now: datetime, records: dict | None = None) -> Plan:
         """The plan at `now` from the talks and the ledger."""
@@ -163,20 +179,27 @@ class Dispatcher:
                 result.outcomes.append(outcome)
                 if outcome.stops_pass:
                     result.stopped_by = outcome.detail
-                    if outcome.state == "due" and login is not None:
+                    if outcome.state == "due" and login is not None and self.recording:
+                        # Fingerprinted again: a token source may have refreshed its cache in this pass.
+                        login = self._login_fingerprint() or login
                         refused = remember_refused(self.ledger, login, outcome.detail, clock())
                         result.stopped_by, result.refused_login = refused.waiting(), refused
                     break
-        if login is not None and result.count("sent"):
+        if login is not None and result.count("sent") and self.recording:
             forget_refused(self.ledger)
         return result
 
     def _login_fingerprint(self) -> str | None:
-        """The fingerprint of the transport's login (settings and secret), when it logs in to a server."""
+        """The fingerprint of the transport's login (settings and secret), when it logs in to a server.
+
+        A test send writes nothing, but still waits out a refused login (a locked account helps no one).
+        """
         settings = getattr(self.transport, "login_settings", None)
-        if self.recording is None or settings is None:
+        if self.ledger is None or self.dry_run or settings is None:
             return None
-        return fingerprint(self.recording, *settings())
+        if self.recording is None and last_refused(self.ledger) is None:
+            return None
+        return fingerprint(self.ledger, *settings())
 
     def deliver(self, message: PlannedMessage, now: datetime, mode: Mode = Mode.DUE,
                 talk: Talk | None = None) -> Outcome:
@@ -185,7 +208,7 @@ class Dispatcher:
         The message is built before it is claimed: a template that fails to render is bad input,
         reported with its path:line, and the message stays due instead of becoming `failed`.
         """
-        if mode == Mode.FORCE:
+        if mode == Mode.FORCE or self.test_to:
             message = replace(message, message_id=fresh_message_id(message.key, self.config.series.domain, now))
         talk = talk or next(t for t in self.talks if t.id == message.talk_id)
         try:
@@ -193,6 +216,8 @@ class Dispatcher:
         except AnnouncerError as error:
             self.log(f"invalid   {message.talk_id} {message.kind}: {error}")
             return Outcome(message, "invalid", str(error))
+        if self.test_to:
+            return self._test_send(message, email)
         if self.dry_run:
             if mode != Mode.PREVIEW and not claimable(mode, message.state):
                 return Outcome(message, "refused", REFUSED)
@@ -225,6 +250,23 @@ class Dispatcher:
         self.log(f"sent      {message.talk_id} {message.kind} {message_id}")
         return Outcome(message, "sent", message_id=message_id)
 
+    def _test_send(self, message: PlannedMessage, email: EmailMessage) -> Outcome:
+        """Send the message to the test address alone (SPEC 8.5 "A test send"); record nothing."""
+        del email["To"], email["Approved"]
+        email["To"] = self.test_to
+        subject = str(email["Subject"])
+        email.replace_header("Subject", "[TEST] " + subject)
+        message_id = str(email["Message-ID"])
+        try:
+            self.transport.send(email)
+        except DeliveryError as error:
+            state = "due" if error.connection else "failed" if isinstance(error, PermanentFailure) else \
+                "uncertain" if isinstance(error, UncertainDelivery) else "retry"
+            self.log(f"{state:<9} {message.talk_id} {message.kind}: test send to {self.test_to}: {error}")
+            return Outcome(message, state, str(error), stops_pass=error.connection, message_id=message_id)
+        self.log(f"sent      {message.talk_id} {message.kind} {message_id} (test send to {self.test_to})")
+        return Outcome(message, "sent", f"test send to {self.test_to}, not recorded", message_id=message_id)
+
     def _record(self, message: PlannedMessage, state: str, now: datetime, detail: str, *,
                 next_try: datetime | None = None, email: EmailMessage | None = None) -> Outcome:
         message_id = str(email["Message-ID"]) if email is not None else None
@@ -234,15 +276,17 @@ class Dispatcher:
         return Outcome(message, state, detail, message_id=message_id)
 
 
-def make_dispatcher(loaded: Loaded, ledger: Ledger | None, dry_run: bool, log=None) -> Dispatcher:
-    """The dispatcher for a series: the configured transport to send, a DryRunTransport to preview."""
+def make_dispatcher(loaded: Loaded, ledger: Ledger | None, dry_run: bool, log=None,
+                    test_to: str | None = None) -> Dispatcher:
+    """The dispatcher for a series: the configured transport to send, a DryRunTransport to preview;
+    with test_to, a test send to that address alone (no Approved header, nothing recorded)."""
     from announcer.compose.message import build_message
     from announcer.compose.render import Renderer
     from announcer.deliver.secrets import approved_password, smtp_password
     from announcer.deliver.transport import DryRunTransport, open_transport
 
     config = loaded.config
-    approved = approved_password(config, dry_run)
+    approved = None if test_to else approved_password(config, dry_run)
     transport = DryRunTransport() if dry_run else open_transport(config, smtp_password(config))
     renderer = Renderer(config)
     if not dry_run:  # a template that does not compile stops a send before anything goes out
@@ -254,4 +298,4 @@ def make_dispatcher(loaded: Loaded, ledger: Ledger | None, dry_run: bool, log=No
         return build_message(config, talk, message, now=now, renderer=renderer, approved=approved)
 
     return Dispatcher(config=config, talks=loaded.talks, ledger=ledger, transport=transport, build=build,
-                      dry_run=dry_run, log=log or (lambda line: None))
+                      dry_run=dry_run, log=log or (lambda line: None), test_to=test_to)

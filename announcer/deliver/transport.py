@@ -43,9 +43,10 @@ class _Lost(Exception):
 class SmtpTransport:
     """Posts messages over one SMTP connection, opened on the first send and kept for the pass."""
 
-    def __init__(self, settings: Smtp, password: str | None) -> None:
+    def __init__(self, settings: Smtp, password: str | None, tokens=None) -> None:
         self.settings = settings
         self._password = password
+        self._tokens = tokens   # with auth = "oauth2": where each connection's access token comes from
         self._place = f"{settings.host}:{settings.port}"
         self._smtp: smtplib.SMTP | None = None
 
@@ -94,7 +95,7 @@ class SmtpTransport:
         if settings.username and settings.security == "none":
             raise PermanentFailure(f'{place}: refusing to send the password for {settings.username!r} '
                                    'without TLS (set security to "starttls" or "tls")', connection=True)
-        if settings.username and self._password is None:
+        if settings.username and self._password is None and settings.auth == "password":
             hint = f" (set ${settings.password_env})" if settings.password_env else ""
             raise PermanentFailure(f"{place}: no password for {settings.username!r}{hint}", connection=True)
         context = self._tls_context() if settings.security != "none" else None
@@ -118,13 +119,17 @@ class SmtpTransport:
                 smtp.close()
             raise self._setup_failure(step, error) from error
         except DeliveryError:
-            smtp.close()
+            if smtp is not None:
+                smtp.close()
             raise
         self._smtp = smtp
         return smtp
 
     def login_settings(self) -> tuple[str, str | None]:
-        """What a login depends on, the settings and the secret, for logins.fingerprint (never shown)."""
+        """What a login depends on, the settings and the secret (for OAuth2, the token source's state),
+        for logins.fingerprint (never shown)."""
+        if self._tokens is not None:
+            return repr(self.settings), self._tokens.state()
         return repr(self.settings), self._password
 
     def _login(self, smtp: smtplib.SMTP) -> None:
@@ -138,6 +143,8 @@ class SmtpTransport:
         if not smtp.has_extn("auth"):
             raise smtplib.SMTPNotSupportedError("the server does not offer AUTH")
         offered = smtp.esmtp_features["auth"].upper().split()
+        if self.settings.auth == "oauth2":
+            return self._login_oauth2(smtp, offered)
         user = self.settings.username.encode("utf-8")
         secret = (self._password or "").encode("utf-8", "surrogateescape")  # the bytes as the environment held them
 
@@ -156,6 +163,36 @@ class SmtpTransport:
                                    connection=True)
         if code != 235:
             raise smtplib.SMTPAuthenticationError(code, reply)
+
+    def _login_oauth2(self, smtp: smtplib.SMTP, offered: list[str]) -> None:
+        """One AUTH XOAUTH2 (or OAUTHBEARER, where only that is offered) with a token fetched now.
+
+        A rejected token is answered 535 (Microsoft), or 334 with a base64 JSON reason that the
+        client acknowledges before the 535 (Google; RFC 7628 3.2.3): both stop the pass, with the reason.
+        """
+        from announcer.deliver.oauth2 import challenge_reason, oauthbearer, xoauth2
+
+        settings = self.settings
+        mechanism = next((name for name in ("XOAUTH2", "OAUTHBEARER") if name in offered), None)
+        if mechanism is None:
+            raise PermanentFailure(f"{self._place}: the server offers no OAuth2 login (it offers "
+                                   f"{' '.join(offered) or 'none'}; announcer speaks XOAUTH2 and OAUTHBEARER)",
+                                   connection=True)
+        token = self._tokens.token()
+        if mechanism == "XOAUTH2":
+            initial = xoauth2(settings.username, token)
+        else:
+            initial = oauthbearer(settings.username, settings.host, settings.port, token)
+        code, reply = smtp.docmd("AUTH", f"{mechanism} {initial}")
+        reason = ""
+        if code == 334:
+            reason = challenge_reason(reply.decode("ascii", "replace"))
+            code, reply = smtp.docmd("AQ==" if mechanism == "OAUTHBEARER" else "")
+        if code != 235:
+            answer = _reply(code, reply) + (f" ({reason})" if reason else "")
+            failure = PermanentFailure if code >= 500 or code == 334 else TemporaryFailure
+            raise failure(f"{self._place}: token rejected for {settings.username!r} ({mechanism}): {answer}",
+                          connection=True)
 
     def _tls_context(self) -> ssl.SSLContext:
         ca_file = self.settings.ca_file
@@ -301,7 +338,12 @@ def open_transport(config: Config, password: str | None) -> Transport:
         return MaildirTransport(config.maildir)
     if config.smtp is None:
         raise PermanentFailure(f'{config.path}: transport "smtp" needs an [smtp] table')
-    return SmtpTransport(config.smtp, password)
+    tokens = None
+    if config.smtp.auth == "oauth2":
+        from announcer.deliver.oauth2 import token_source
+
+        tokens = token_source(config)
+    return SmtpTransport(config.smtp, password, tokens)
 
 
 def _envelope(message: EmailMessage, place: str) -> tuple[str, list[str]]:

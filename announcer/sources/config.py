@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from announcer.errors import InputError, Problem
+from announcer.sources.smtp_auth import load_secret_sources
 from announcer.sources.timing import load_zone, parse_duration, parse_time_of_day
 
 CONFIG_ENV = "ANNOUNCER_CONFIG"
@@ -63,6 +64,15 @@ class Smtp:
     password_env: str | None
     ca_file: Path | None
     timeout: float  # seconds
+    # Issue 19: where the secret comes from (exactly one source), and OAuth2.
+    password_command: tuple[str, ...] | None = None   # run without a shell; its first line is the password
+    keyring: str | None = None                        # the keyring service; the user is `username`
+    auth: str = "password"                            # "password" | "oauth2"
+    oauth2_token_command: tuple[str, ...] | None = None
+    oauth2_provider: str | None = None                # "microsoft" | "google"
+    oauth2_client_id: str | None = None
+    oauth2_tenant: str = "organizations"
+    oauth2_client_secret_env: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,11 @@ class Config:
     maildir: Path
     smtp: Smtp | None
     ledger_path: Path
+
+    @property
+    def token_cache(self) -> Path:
+        """The OAuth2 token cache of a built-in provider: beside the ledger, readable by its owner only."""
+        return self.ledger_path.with_name(self.ledger_path.name + ".tokens.json")
 
     @property
     def watched_paths(self) -> tuple[Path, ...]:
@@ -92,7 +107,9 @@ SCHEMA: dict[str, set[str]] = {
     "mail": {"from", "to", "reply_to", "approved_password_env", "max_size"},
     "messages": {"kind", "before", "at"},
     "delivery": {"transport", "maildir"},
-    "smtp": {"host", "port", "security", "username", "password_env", "ca_file", "timeout"},
+    "smtp": {"host", "port", "security", "username", "password_env", "ca_file", "timeout",
+             "password_command", "keyring", "auth", "oauth2_token_command", "oauth2_provider",
+             "oauth2_client_id", "oauth2_tenant", "oauth2_client_secret_env"},
     "state": {"path"},
 }
 DEFAULT_MESSAGES = [{"kind": "announcement", "before": "7d", "at": "09:00"},
@@ -346,8 +363,7 @@ def _load_smtp(read: _Reader, data: dict, base: Path, required: bool) -> Smtp | 
         read.problem("smtp", "port", f'"port" must be a number from 1 to 65535, not {port!r}')
     username = read.text("smtp", data, "username")
     password_env = read.text("smtp", data, "password_env")
-    if username and not password_env:
-        read.problem("smtp", "username", '"username" needs "password_env", the variable holding the password')
+    secret = load_secret_sources(read, data, username, password_env)
     ca_text = read.text("smtp", data, "ca_file")
     ca_file = base / ca_text if ca_text else None
     if ca_file and not ca_file.is_file():
@@ -356,4 +372,4 @@ def _load_smtp(read: _Reader, data: dict, base: Path, required: bool) -> Smtp | 
     if host is None:
         return None
     return Smtp(host=host, port=port, security=security, username=username, password_env=password_env,
-                ca_file=ca_file, timeout=timeout.total_seconds() or 30.0)
+                ca_file=ca_file, timeout=timeout.total_seconds() or 30.0, **secret)
