@@ -17,7 +17,8 @@ from announcer.yamlfile import LineDict, read_yaml
 
 STATUSES = ("confirmed", "tentative", "cancelled")
 TALK_KEYS = {"id", "title", "speaker", "start", "end", "duration", "timezone", "location",
-             "online_url", "abstract", "notes", "links", "status", "url"}
+             "online_url", "abstract", "notes", "links", "status", "url",
+             "source_uid"}  # where `announcer import` found the talk (SPEC 8.1): checked as text, not used
 SPEAKER_KEYS = {"name", "affiliation", "url", "bio"}
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _LINK = re.compile(r"(https?://|mailto:)\S+")
@@ -171,6 +172,7 @@ class _TalkReader:
             if key not in TALK_KEYS:
                 self.problem(key, f'unknown key "{key}"{did_you_mean(key, TALK_KEYS)}')
         talk_id = self.text("id", one_line=True) or default_id
+        self.text("source_uid", one_line=True)
         if not _ID.fullmatch(talk_id):
             self.problem("id", f'id {talk_id!r} may hold only letters, digits, ".", "_" and "-"')
         zone = series.timezone

@@ -1,0 +1,250 @@
+"""Pages with front matter -> talks (SPEC 8.1): Hugo (TOML between +++) and Jekyll (YAML between ---).
+
+A page is one talk (its keys, its body as the abstract when it has no abstract key), or, when its
+body holds a schedule table, one talk a row (schedule.py).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import date, datetime
+from html.parser import HTMLParser
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from announcer.errors import InputError, Problem
+from announcer.importers.common import (ImportedTalk, SourceResult, clean_text, http_link, one_line, shorten,
+                                        speaker_value, split_affiliation, video_link)
+from announcer.timing import localize
+from announcer.yamlfile import _FastLineLoader
+
+# Front matter keys (compared case-insensitively) -> what they are in a talk.
+KEYS = {"title": "title", "speaker": "speaker", "speakers": "speaker", "date": "date",
+        "venue": "location", "location": "location", "room": "location",
+        "abstract": "abstract", "topic_abstract": "abstract", "speaker_bio": "bio", "bio": "bio",
+        "affiliation": "affiliation", "video": "video", "recorded_video": "video", "slides": "slides",
+        "url": "url"}
+FENCES = {"+++": "toml", "---": "yaml"}
+
+
+class Page:
+    """A page split into its front matter (with each key's line) and its body (with its first line)."""
+
+    def __init__(self, text: str, where: str):
+        self.where = where
+        lines = text.lstrip("\ufeff").split("\n")
+        fence = lines[0].strip()
+        if fence not in FENCES:
+            raise InputError([Problem(where, 1, "not a page with front matter (no +++ or --- first line)")])
+        try:
+            closing = next(n for n in range(1, len(lines)) if lines[n].strip() == fence)
+        except StopIteration:
+            raise InputError([Problem(where, 1, f"the front matter opened by {fence} is never closed")]) from None
+        matter = "\n".join(lines[1:closing])
+        self.kind = FENCES[fence]
+        self.matter, key_lines = (_toml if self.kind == "toml" else _yaml)(matter, where)
+        self.lines = {key: line + 1 for key, line in key_lines.items()}  # +1: the opening fence
+        self.body_line = closing + 2
+        self.body = "\n".join(lines[closing + 1:])
+        self.fields = {}  # talk meaning -> (original key, value)
+        for key, value in self.matter.items():
+            meaning = KEYS.get(str(key).lower())
+            if meaning and meaning not in self.fields:
+                self.fields[meaning] = (key, value)
+
+    def value(self, meaning: str) -> Any:
+        return self.fields.get(meaning, (None, None))[1]
+
+    def line(self, key: str) -> int:
+        return self.lines.get(key, 1)
+
+    def page_date(self) -> date | None:
+        """The page's own `date` (a date, or the date of a date and time)."""
+        value = self.value("date")
+        if isinstance(value, datetime):
+            return value.date()
+        if isinstance(value, date):
+            return value
+        if isinstance(value, str) and value.strip():
+            try:
+                return datetime.fromisoformat(value.strip()).date()
+            except ValueError:
+                return None
+        return None
+
+
+def _toml(text: str, where: str) -> tuple[dict, dict[str, int]]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        line = re.search(r"line (\d+)", str(error))
+        raise InputError([Problem(where, int(line[1]) + 1 if line else 1, f"not valid TOML front matter: {error}")]) from None
+    lines: dict[str, int] = {}
+    for number, raw in enumerate(text.split("\n"), start=1):
+        match = re.match(r"(?:\[+\s*)?\"?([A-Za-z0-9_-]+)", raw)  # a top-level key or [table]
+        if match and ("=" in raw or raw.startswith("[")):
+            lines.setdefault(match[1], number)
+    return data, lines
+
+
+def _yaml(text: str, where: str) -> tuple[dict, dict[str, int]]:
+    try:
+        data = yaml.load(text, Loader=_FastLineLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise InputError([Problem(where, mark.line + 2 if mark else 1,
+                                  f"not valid YAML front matter: {getattr(error, 'problem', error)}")]) from None
+    if data is None:
+        return {}, {}
+    if not isinstance(data, dict):
+        raise InputError([Problem(where, 2, "the front matter is not a mapping of keys")])
+    return dict(data), dict(data.lines)
+
+
+def read_page(text: str, where: str, zone: ZoneInfo, html: bool = False) -> SourceResult:
+    """The talk (or the schedule's talks) of one page with front matter."""
+    from announcer.importers.schedule import find_table, read_schedule
+
+    page = Page(text, where)
+    result = SourceResult()
+    body = _html_text(page.body) if html else page.body
+    if not html and find_table(body) is not None:
+        return read_schedule(page, zone)
+    if page.value("speaker") is None and page.value("abstract") is None:
+        result.note(where, 1, "no speaker, abstract or schedule table: not a talk page, not imported")
+        return result
+    _report_keys(page, result, used={"title", "speaker", "date", "location", "abstract", "bio", "affiliation",
+                                     "video", "slides", "url"})
+    talk = _page_talk(page, body, zone, result)
+    if talk is not None:
+        result.talks.append(ImportedTalk(talk, page.where, f"{where}:1"))
+    return result
+
+
+def _report_keys(page: Page, result: SourceResult, used: set[str]) -> None:
+    """A note for each front matter key with a value that has no place in a talk."""
+    taken = {page.fields[m][0] for m in used if m in page.fields}
+    for key, value in page.matter.items():
+        if key not in taken and value not in (None, "", [], {}):
+            result.note(page.where, page.line(key), f"{key} not imported")
+
+
+def _page_talk(page: Page, body: str, zone: ZoneInfo, result: SourceResult) -> dict | None:
+    key, value = page.fields.get("date", ("date", None))
+    start = page_moment(value, zone)
+    if start is None:
+        result.note(page.where, page.line(key), f"{key} {value!r} is not a date and time: talk not imported")
+        return None
+    data: dict[str, Any] = {}
+    if one_line(page.value("title") or ""):
+        data["title"] = one_line(page.value("title"))
+    speakers = _speakers(page)
+    if speakers:
+        data["speaker"] = speakers[0] if len(speakers) == 1 else speakers
+    data["start"] = start
+    if one_line(page.value("location") or ""):
+        data["location"] = one_line(page.value("location"))
+    for meaning, convert in (("url", http_link),):
+        if page.value(meaning) and convert(page.value(meaning)):
+            data["url"] = convert(page.value(meaning))
+    links = {}
+    for meaning, convert in (("slides", http_link), ("video", video_link)):
+        raw = page.value(meaning)
+        if raw in (None, ""):
+            continue
+        link = convert(raw)
+        if link:
+            links[meaning] = link
+        else:
+            key = page.fields[meaning][0]
+            result.note(page.where, page.line(key), f"{key} not imported: {shorten(str(raw))!r} is not an http(s) link")
+    if links:
+        data["links"] = links
+    abstract = page.value("abstract")
+    if abstract not in (None, ""):
+        data["abstract"] = clean_text(abstract)
+        if body.strip():
+            result.note(page.where, page.body_line + _first_text_line(body),
+                        f"page text not imported (the abstract key is used): {shorten(body)!r}")
+    elif body.strip():
+        data["abstract"] = clean_text(body)
+    return data
+
+
+def _first_text_line(body: str) -> int:
+    for number, line in enumerate(body.split("\n")):
+        if line.strip():
+            return number
+    return 0
+
+
+def _speakers(page: Page) -> list:
+    raw = page.value("speaker")
+    items = raw if isinstance(raw, list) else ([] if raw in (None, "") else [raw])
+    speakers = []
+    for number, item in enumerate(items):
+        extra = {"affiliation": page.value("affiliation"), "bio": page.value("bio")} if number == 0 else {}
+        if isinstance(item, dict):
+            lowered = {str(k).lower(): v for k, v in item.items()}
+            name = one_line(lowered.get("name", ""))
+            extra = {"affiliation": lowered.get("affiliation") or extra.get("affiliation"),
+                     "bio": lowered.get("bio") or extra.get("bio"), "url": http_link(lowered.get("url") or "")}
+        else:
+            name, affiliation = split_affiliation(str(item))
+            extra["affiliation"] = extra.get("affiliation") or affiliation
+        if name:
+            speakers.append(speaker_value(name, **{k: (str(v) if v else None) for k, v in extra.items()}))
+    return speakers
+
+
+def page_moment(value: Any, zone: ZoneInfo) -> datetime | None:
+    """A front matter date and time as an aware moment (a time without an offset is in the series' zone)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None  # a date alone has no time of day
+    if value.tzinfo is not None:
+        return value.astimezone(zone)
+    try:
+        return localize(value, zone)
+    except ValueError:
+        return None
+
+
+class _TextOfHtml(HTMLParser):
+    """The text of an HTML body, a blank line between blocks."""
+
+    BLOCKS = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag, attrs) -> None:
+        if tag in ("script", "style"):
+            self.skip += 1
+        if tag in self.BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag) -> None:
+        if tag in ("script", "style") and self.skip:
+            self.skip -= 1
+
+    def handle_data(self, data) -> None:
+        if not self.skip:
+            self.parts.append(data)
+
+
+def _html_text(body: str) -> str:
+    parser = _TextOfHtml()
+    parser.feed(body)
+    text = "".join(parser.parts)
+    paragraphs = [one_line(p) for p in re.split(r"\n\s*\n", text)]
+    return "\n\n".join(p for p in paragraphs if p)
