@@ -81,7 +81,8 @@ def _toml(text: str, where: str) -> tuple[dict, dict[str, int]]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         line = re.search(r"line (\d+)", str(error))
-        raise InputError([Problem(where, int(line[1]) + 1 if line else 1, f"not valid TOML front matter: {error}")]) from None
+        number = int(line[1]) if line else len(text.rstrip("\n").split("\n"))  # else: at the end
+        raise InputError([Problem(where, number + 1, f"not valid TOML front matter: {error}")]) from None
     lines: dict[str, int] = {}
     for number, raw in enumerate(text.split("\n"), start=1):
         match = re.match(r"(?:\[+\s*)?\"?([A-Za-z0-9_-]+)", raw)  # a top-level key or [table]

@@ -25,6 +25,8 @@ def read_sources(sources: list[str], zone: ZoneInfo, now: datetime) -> list[Sour
             problems.extend(error.problems)
     if problems:
         raise InputError(problems)
+    for result in results:  # each source's notes in the order of its lines
+        result.notes.sort(key=lambda note: note.line or 0)
     return results
 
 
