@@ -174,9 +174,9 @@ def import_(
         raise fail(error)
     for planned in report.files:
         if dry_run and planned.state != "unchanged":
-            typer.echo(f"# {planned.path} ({planned.state})\n{planned.text}")
+            typer.echo(f"# {planned.shown} ({planned.state})\n{planned.text}")
         elif planned.state != "unchanged":
-            typer.echo(f"{'wrote' if planned.state == 'new' else 'updated'} {planned.path}")
+            typer.echo(f"{'wrote' if planned.state == 'new' else 'updated'} {planned.shown}")
     for note in report.notes:
         typer.echo(str(note), err=True)
     typer.echo(report.summary)

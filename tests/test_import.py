@@ -268,6 +268,29 @@ def test_recurring_events_are_expanded_up_to_a_year_after_the_import(series, tmp
     assert starts[0] == "2026-01-06" and starts[-1] == "2027-12-28" and len(starts) == 104
 
 
+def test_all_day_events_and_unknown_zones_are_reported(series, monkeypatch):
+    monkeypatch.chdir(series.parent)
+    Path("feed.ics").write_text(textwrap.dedent("""\
+        BEGIN:VCALENDAR
+        BEGIN:VEVENT
+        UID:retreat@example.org
+        DTSTART;VALUE=DATE:20270105
+        SUMMARY:Retreat
+        END:VEVENT
+        BEGIN:VEVENT
+        UID:somewhere@example.org
+        DTSTART;TZID=Nowhere/Land:20270106T100000
+        SUMMARY:Somewhere
+        END:VEVENT
+        END:VCALENDAR
+        """), encoding="utf-8")
+    result = imported(series, "feed.ics")
+    assert result.stdout == "wrote talks/2027-01-06-somewhere.yaml\n1 talk written, 0 updated, 0 unchanged, 2 warnings\n"
+    assert result.stderr.splitlines() == ["feed.ics:4: all-day event 'Retreat' has no time: not imported",
+                                          "feed.ics:9: TZID 'Nowhere/Land' has no VTIMEZONE: read in America/New_York"]
+    assert talk(series, "2027-01-06-somewhere").start.astimezone(UTC) == datetime(2027, 1, 6, 15, 0, tzinfo=UTC)
+
+
 # --- a feed over HTTP --------------------------------------------------------------------------
 
 class _Feed(http.server.SimpleHTTPRequestHandler):

@@ -125,11 +125,15 @@ def read_calendar(text: str, where: str, zone: ZoneInfo, now: datetime) -> Sourc
     for block in events:
         blocks.setdefault(block.uid, block)
     recurring = set()
+    result = SourceResult()
     for component, block in zip(calendar.walk("VEVENT"), events):
         _check_times(component, block, where)
+        start = component["DTSTART"]
+        if isinstance(start.dt, datetime) and start.dt.tzinfo is None and "TZID" in start.params:
+            result.note(where, block.properties["DTSTART"], f"TZID {start.params['TZID']!r} has no VTIMEZONE: "
+                                                            f"read in {zone.key}")
         if any(name in component for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
             recurring.add(str(component.get("UID")))
-    result = SourceResult()
     _report_unused(result, where, events, calendar_properties)
     horizon = now + HORIZON
     try:
@@ -187,9 +191,6 @@ def _talk(event: Any, block: _Block, where: str, zone: ZoneInfo, result: SourceR
         result.note(where, block.properties.get("DTSTART", block.line),
                     f"all-day event {one_line(event.get('SUMMARY', ''))!r} has no time: not imported")
         return None
-    if start_value.tzinfo is None and "TZID" in event.get("DTSTART").params:
-        result.note(where, block.properties["DTSTART"], f"TZID {event.get('DTSTART').params['TZID']!r} has no "
-                                                        f"VTIMEZONE: read in {zone.key}")
     start = _instant(start_value, zone, where, block.properties.get("DTSTART", block.line))
     data: dict[str, Any] = {}
     parts = _split_summary(str(event.get("SUMMARY", "")), block, where, result)

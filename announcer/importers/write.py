@@ -34,6 +34,19 @@ class Planned:
     state: str  # "new" | "updated" | "unchanged"
     place: str
 
+    @property
+    def shown(self) -> str:
+        """The file's path as a person would type it: relative to the working folder when inside it."""
+        return shown(self.path)
+
+
+def shown(path: Path) -> str:
+    """A path relative to the working folder when it is inside it, else as it is."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
 
 @dataclass
 class ImportReport:
@@ -213,7 +226,7 @@ def plan_files(talks: list[ImportedTalk], folder: Path, series: Series, force: b
         taken.add(talk_id)
         path = folder / f"{talk_id}.yaml"
         if (path.exists() or path.with_suffix(".yml").exists()) and not force:
-            notes.append(Problem(path, None, f"exists and is not from {talk.place}: left alone "
+            notes.append(Problem(shown(path), None, f"exists and is not from {talk.place}: left alone "
                                              "(--force replaces it)"))
             continue
         text = dump_talk(talk_mapping(talk, talk_id, zone), HEADER.format(place=talk.place))
