@@ -291,6 +291,16 @@ def test_all_day_events_and_unknown_zones_are_reported(series, monkeypatch):
     assert talk(series, "2027-01-06-somewhere").start.astimezone(UTC) == datetime(2027, 1, 6, 15, 0, tzinfo=UTC)
 
 
+def test_a_floating_time_is_read_in_the_calendars_x_wr_timezone_when_it_names_one(series, tmp_path):
+    feed = tmp_path / "london.ics"
+    feed.write_text("BEGIN:VCALENDAR\nX-WR-TIMEZONE:Europe/London\nBEGIN:VEVENT\nUID:f@example.org\n"
+                    "DTSTART:20270706T100000\nSUMMARY:Tea\nEND:VEVENT\nEND:VCALENDAR\n", encoding="utf-8")
+    imported(series, feed)
+    # 10:00 in London in July (BST, +1) is 09:00 UTC, written as 05:00 in the series' New York
+    assert talk(series, "2027-07-06-tea").start.astimezone(UTC) == datetime(2027, 7, 6, 9, 0, tzinfo=UTC)
+    assert data(series, "2027-07-06-tea")["start"] == "2027-07-06 05:00"
+
+
 # --- a feed over HTTP --------------------------------------------------------------------------
 
 class _Feed(http.server.SimpleHTTPRequestHandler):
