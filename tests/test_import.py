@@ -389,6 +389,21 @@ def test_a_second_import_changes_nothing_and_an_update_keeps_added_keys(series, 
     assert not list(folder.glob(".*"))  # no temporary file left behind
 
 
+def test_a_new_talk_never_takes_the_name_of_one_being_updated(series, tmp_path):
+    event = "BEGIN:VEVENT\nUID:{uid}\nDTSTART:20270302T{hour}0000Z\nSUMMARY:Seminar: Ada Lovelace – “{title}”\nEND:VEVENT\n"
+    feed = tmp_path / "feed.ics"
+    feed.write_text("BEGIN:VCALENDAR\n" + event.format(uid="z@example.org", hour=16, title="One")
+                    + "END:VCALENDAR\n", encoding="utf-8")
+    imported(series, feed)
+    feed.write_text("BEGIN:VCALENDAR\n" + event.format(uid="z@example.org", hour=16, title="One")
+                    + event.format(uid="a@example.org", hour=15, title="Zero") + "END:VCALENDAR\n", encoding="utf-8")
+    result = imported(series, feed)  # the new talk comes first in time: it gets the next free name
+    assert result.stdout.startswith(f"wrote {series.parent / 'talks' / '2027-03-02-lovelace-2.yaml'}\n")
+    assert "1 talk written, 0 updated, 1 unchanged" in result.stdout and "left alone" not in result.stderr
+    assert talk(series, "2027-03-02-lovelace").title == "One"
+    assert talk(series, "2027-03-02-lovelace-2").title == "Zero"
+
+
 def test_a_file_from_elsewhere_is_left_alone_unless_forced(series):
     path = series.parent / "talks" / "2020-09-08-mukherjee.yaml"
     path.write_text("title: Written by hand\nstart: 2020-09-08 17:00\n")

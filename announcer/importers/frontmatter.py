@@ -61,6 +61,13 @@ class Page:
     def line(self, key: str) -> int:
         return self.lines.get(key, 1)
 
+    def report_unused(self, result: SourceResult, used: set[str]) -> None:
+        """A note for each front matter key with a value that has no place in a talk."""
+        taken = {self.fields[meaning][0] for meaning in used if meaning in self.fields}
+        for key, value in self.matter.items():
+            if key not in taken and value not in (None, "", [], {}):
+                result.note(self.where, self.line(key), f"{key} not imported")
+
     def page_date(self) -> date | None:
         """The page's own `date` (a date, or the date of a date and time)."""
         value = self.value("date")
@@ -117,20 +124,12 @@ def read_page(text: str, where: str, zone: ZoneInfo, html: bool = False) -> Sour
     if page.value("speaker") is None and page.value("abstract") is None:
         result.note(where, 1, "no speaker, abstract or schedule table: not a talk page, not imported")
         return result
-    _report_keys(page, result, used={"title", "speaker", "date", "location", "abstract", "bio", "affiliation",
+    page.report_unused(result, used={"title", "speaker", "date", "location", "abstract", "bio", "affiliation",
                                      "video", "slides", "url"})
     talk = _page_talk(page, body, zone, result)
     if talk is not None:
         result.talks.append(ImportedTalk(talk, page.where, f"{where}:1"))
     return result
-
-
-def _report_keys(page: Page, result: SourceResult, used: set[str]) -> None:
-    """A note for each front matter key with a value that has no place in a talk."""
-    taken = {page.fields[m][0] for m in used if m in page.fields}
-    for key, value in page.matter.items():
-        if key not in taken and value not in (None, "", [], {}):
-            result.note(page.where, page.line(key), f"{key} not imported")
 
 
 def _page_talk(page: Page, body: str, zone: ZoneInfo, result: SourceResult) -> dict | None:

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from datetime import date, datetime, time
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from announcer.errors import InputError, Problem
 from announcer.importers.common import (ImportedTalk, SourceResult, clean_text, http_link, one_line, shorten,
                                         speaker_value, split_affiliation)
 from announcer.timing import localize
+
+if TYPE_CHECKING:
+    from announcer.importers.frontmatter import Page
 
 COLUMNS = {"date": "date", "day": "date", "speaker": "speaker", "speakers": "speaker", "who": "speaker",
            "title": "title", "talk": "title", "affiliation": "affiliation", "institution": "affiliation",
@@ -78,16 +81,14 @@ def find_table(body: str) -> tuple[int, list[str]] | None:
     return None
 
 
-def read_schedule(page: Any, zone: ZoneInfo) -> SourceResult:
+def read_schedule(page: Page, zone: ZoneInfo) -> SourceResult:
     """One talk a row of the page's schedule table; notes on whatever else the page holds."""
-    from announcer.importers.frontmatter import _report_keys
-
     result = SourceResult()
     where = page.where
     body = page.body.split("\n")
     header, meanings = find_table(page.body)
     used_lines = {header, header + 1}
-    _report_keys(page, result, used={"date", "location"})
+    page.report_unused(result, used={"date", "location"})
     for number, name in enumerate(meanings):
         if name not in COLUMNS.values():
             result.note(where, page.body_line + header, f"column {name!r} not imported")
@@ -253,7 +254,7 @@ def _anchor_sections(body: list[str]) -> dict[str, tuple[str, set[int]]]:
     return sections
 
 
-def _report_paragraphs(result: SourceResult, page: Any, body: list[str], used: set[int]) -> None:
+def _report_paragraphs(result: SourceResult, page: Page, body: list[str], used: set[int]) -> None:
     """A note for each paragraph of the page that went into no talk (headings and rules are layout)."""
     start = None
     for index in range(len(body) + 1):

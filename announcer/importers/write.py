@@ -206,15 +206,20 @@ def plan_files(talks: list[ImportedTalk], folder: Path, series: Series, force: b
     zone = series.timezone
     existing = _existing_files(folder)
     planned: list[Planned] = []
-    taken: set[str] = set()
+    uids = {talk.source_uid for talk in talks}
+    taken = {path.stem for uid, (path, _, _) in existing.items() if uid in uids}  # names kept by updates
+    seen: set[str] = set()
     for talk in sorted(talks, key=lambda t: (t.start, t.source_uid)):
+        if talk.source_uid in seen:
+            notes.append(Problem(talk.place, None, f"a second talk from {talk.source_uid!r}: not imported"))
+            continue
+        seen.add(talk.source_uid)
         if talk.source_uid in existing:
             path, data, text = existing[talk.source_uid]
             merged = _merge(data, talk_mapping(talk, str(data.get("id") or path.stem), zone), zone)
             state = "unchanged" if merged is None else "updated"
             planned.append(Planned(path, text if merged is None else dump_talk(merged, _header_of(text)),
                                    state, talk.place))
-            taken.add(path.stem)
             continue
         day = talk.start.astimezone(zone).strftime("%Y-%m-%d")
         name = _name(talk)
