@@ -504,6 +504,19 @@ def test_description_labels_split_only_where_they_run_together():
     assert result.talks[0].data["abstract"] == "An Abstract idea about Bio statistics. No labels here."
 
 
+def test_a_location_in_the_description_that_differs_from_location_is_reported():
+    from zoneinfo import ZoneInfo
+
+    from announcer.importers.ics import read_calendar
+
+    text = ("BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:a\nDTSTART:20270101T150000Z\nLOCATION:Room 2\n"
+            "DESCRIPTION:LocationRoom 1AbstractWe talk.\nEND:VEVENT\nEND:VCALENDAR\n")
+    result = read_calendar(text, "x.ics", ZoneInfo("UTC"), datetime(2027, 1, 1, tzinfo=UTC))
+    assert result.talks[0].data["location"] == "Room 2" and result.talks[0].data["abstract"] == "We talk."
+    assert [str(note) for note in result.notes] == [
+        "x.ics:6: DESCRIPTION's location not imported (LOCATION gives the room): 'Room 1'"]
+
+
 def test_help_does_not_load_the_importers():
     code = "import sys, announcer.cli; print(sorted(m for m in sys.modules if 'ical' in m or 'importers' in m))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -197,6 +197,10 @@ def _talk(event: Any, block: _Block, where: str, zone: ZoneInfo, result: SourceR
     parts.update(_split_description(str(event.get("DESCRIPTION", "")), block, where, result, parts))
     if "LOCATION" in event:
         location = str(event.get("LOCATION"))
+        described = parts.get("location")
+        if described and one_line(described) != one_line(location):
+            result.note(where, block.properties.get("DESCRIPTION"), f"DESCRIPTION's location not imported "
+                                                                   f"(LOCATION gives the room): {described[:60]!r}")
         if http_link(location):
             parts["online_url"] = location.strip()
             parts.setdefault("location", "online")
