@@ -463,6 +463,28 @@ def test_a_hugo_page_with_body_as_abstract_keys_in_any_case_and_a_bare_youtube_i
     assert data(series, "2027-05-04-zdeborova")["source_uid"] == str(page)
 
 
+def test_an_html_page_gives_its_text_as_the_abstract(series, tmp_path):
+    page = tmp_path / "talk.html"
+    page.write_text(textwrap.dedent("""\
+        ---
+        title: Random Matrices
+        speakers:
+          - name: Ada Lovelace
+            affiliation: Analytical Engines
+          - Charles Babbage
+        date: 2027-04-06 14:30
+        ---
+        <p>We count <b>eigenvalues</b> &amp; more.</p>
+        <script>track()</script>
+        <p>Second paragraph.</p>
+        """), encoding="utf-8")
+    imported(series, page)
+    lovelace = talk(series, "2027-04-06-lovelace")
+    assert [(s.name, s.affiliation) for s in lovelace.speakers] == [("Ada Lovelace", "Analytical Engines"),
+                                                                      ("Charles Babbage", None)]
+    assert lovelace.abstract == "We count eigenvalues & more.\n\nSecond paragraph."
+
+
 # --- bad input -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("content, message", [
