@@ -539,6 +539,17 @@ def test_a_location_in_the_description_that_differs_from_location_is_reported():
         "x.ics:6: DESCRIPTION's location not imported (LOCATION gives the room): 'Room 1'"]
 
 
+def test_events_without_uid_are_told_apart_by_their_place():
+    from zoneinfo import ZoneInfo
+
+    from announcer.importers.ics import read_calendar
+
+    event = "BEGIN:VEVENT\nDTSTART:2027010{day}T150000Z\nSUMMARY:Talk {day}\nEND:VEVENT\n"
+    text = "BEGIN:VCALENDAR\n" + event.format(day=1) + event.format(day=2) + "END:VCALENDAR\n"
+    result = read_calendar(text, "x.ics", ZoneInfo("UTC"), datetime(2027, 1, 1, tzinfo=UTC))
+    assert [(t.source_uid, t.data["title"]) for t in result.talks] == [("x.ics#2", "Talk 1"), ("x.ics#6", "Talk 2")]
+
+
 def test_help_does_not_load_the_importers():
     code = "import sys, announcer.cli; print(sorted(m for m in sys.modules if 'ical' in m or 'importers' in m))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

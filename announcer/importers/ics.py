@@ -121,13 +121,13 @@ def read_calendar(text: str, where: str, zone: ZoneInfo, now: datetime) -> Sourc
         calendar = icalendar.Calendar.from_ical(text)
     except ValueError as error:
         raise InputError([Problem(where, None, f"not a valid calendar: {error}")]) from None
-    blocks = {}
-    for block in events:
-        blocks.setdefault(block.uid, block)
     recurring = set()
     result = SourceResult()
     for component, block in zip(calendar.walk("VEVENT"), events):
         _check_times(component, block, where)
+        if "UID" not in component:  # required by RFC 5545; its place in the source stands in for it
+            block.uid = f"{where}#{block.line}"
+            component.add("UID", block.uid)
         start = component["DTSTART"]
         if isinstance(start.dt, datetime) and start.dt.tzinfo is None and "TZID" in start.params:
             result.note(where, block.properties["DTSTART"], f"TZID {start.params['TZID']!r} has no VTIMEZONE: "
@@ -135,6 +135,9 @@ def read_calendar(text: str, where: str, zone: ZoneInfo, now: datetime) -> Sourc
         if any(name in component for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
             recurring.add(str(component.get("UID")))
     _report_unused(result, where, events, calendar_properties)
+    blocks: dict[str | None, _Block] = {}
+    for block in events:
+        blocks.setdefault(block.uid, block)
     horizon = now + HORIZON
     try:
         occurrences = list(recurring_ical_events.of(calendar).between(datetime(1900, 1, 1), horizon))
