@@ -1,8 +1,9 @@
 """`announcer import`: other people's formats -> talk files (SPEC 8.1).
 
 sources.py reads the SOURCE arguments (files, folders, feed URLs); ics.py, frontmatter.py and
-schedule.py turn each into talks and notes on what had no place in them; write.py names the
-files, updates those from an earlier import, writes atomically and counts.
+schedule.py (with page.py, which splits a page's front matter from its body) turn each into
+talks and notes on what had no place in them; write.py names the files, updates those from an
+earlier import, writes atomically and counts.
 """
 
 from __future__ import annotations

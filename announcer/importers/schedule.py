@@ -11,16 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from announcer.errors import InputError, Problem
 from announcer.importers.common import (ImportedTalk, SourceResult, clean_text, http_link, one_line, shorten,
                                         speaker_value, split_affiliation)
+from announcer.importers.page import Page
 from announcer.timing import localize
-
-if TYPE_CHECKING:
-    from announcer.importers.frontmatter import Page
 
 COLUMNS = {"date": "date", "day": "date", "speaker": "speaker", "speakers": "speaker", "who": "speaker",
            "title": "title", "talk": "title", "affiliation": "affiliation", "institution": "affiliation",
