@@ -171,6 +171,28 @@ def daemon(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log ever
     raise typer.Exit(code)
 
 
+@app.command("import")
+def import_(
+    sources: list[str] = typer.Argument(..., metavar="SOURCE...",
+                                        help="An .ics file, an http(s):// or webcal:// feed, a page with front matter, or a folder."),
+    into: Optional[Path] = typer.Option(None, metavar="DIR", help="Write here instead of the series' talks folder."),
+    force: bool = typer.Option(False, "--force", help="Replace files that are not from the same source."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the talk files instead of writing them."),
+) -> None:
+    """Turn a calendar (ICS) or a Hugo/Jekyll site's pages into talk files; report what had no place."""
+    from announcer.importers import import_talks
+
+    report = import_talks(state["config"], sources, into, force=force, dry_run=dry_run)
+    for planned in report.files:
+        if dry_run and planned.state != "unchanged":
+            typer.echo(f"# {planned.shown} ({planned.state})\n{planned.text}")
+        elif planned.state != "unchanged":
+            typer.echo(f"{'wrote' if planned.state == 'new' else 'updated'} {planned.shown}")
+    for note in report.notes:
+        typer.echo(str(note), err=True)
+    typer.echo(report.summary)
+
+
 @app.command()
 def log(talk: Optional[str] = typer.Argument(None, help="Only this talk.")) -> None:
     """The ledger's history: when each message was sent, its Message-ID, or the error."""

@@ -17,7 +17,8 @@ from announcer.sources.yamlfile import LineDict, read_yaml
 
 STATUSES = ("confirmed", "tentative", "cancelled")
 TALK_KEYS = {"id", "title", "speaker", "start", "end", "duration", "timezone", "location",
-             "online_url", "abstract", "notes", "links", "status", "url", "new_talk"}
+             "online_url", "abstract", "notes", "links", "status", "url", "new_talk",
+             "source_uid"}  # where `announcer import` found the talk (SPEC 8.1): checked as text, not used
 SPEAKER_KEYS = {"name", "affiliation", "url", "bio"}
 # Keys people write from habit (and that seminar pages use), and where what they hold goes.
 KEY_HINTS = {"room": '"location"', "venue": '"location"', "place": '"location"', "where": '"location"',
@@ -205,6 +206,7 @@ class _TalkReader:
             if key not in TALK_KEYS:
                 self.problem(key, f'unknown key "{key}"{_key_hint(key)}')
         talk_id = self.text("id", one_line=True) or default_id
+        self.text("source_uid", one_line=True)
         if not _ID.fullmatch(talk_id):
             self.problem("id", f'id {talk_id!r} may hold only letters, digits, ".", "_" and "-"')
         zone = series.timezone
