@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from announcer.config import Series, did_you_mean
 from announcer.errors import Problem
 from announcer.timing import is_ambiguous, load_zone, localize, parse_duration
+from announcer.values import MAX_LINE, MAX_ID, shown
 from announcer.yamlfile import LineDict, read_yaml
 
 STATUSES = ("confirmed", "tentative", "cancelled")
@@ -23,6 +24,7 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _LINK = re.compile(r"(https?://|mailto:)\S+")
 _TIME_ONLY = re.compile(r"\d{1,2}:\d{2}(:\d{2})?")
 EXAMPLE_START = "2027-02-21 14:00"
+YEARS = range(1900, 3000)  # a talk's year: far from datetime's limits, which a zone or a schedule would cross
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,9 @@ class TalkFile:
 def load_talk_file(path: Path, series: Series) -> TalkFile:
     """Load one talks file: a single talk, or several under `talks:` with shared defaults."""
     result = TalkFile(path)
+    if path.is_symlink() and not _inside(path, series.talks_dir):
+        result.problems.append(Problem(path, 1, "a symbolic link to a file outside the talks folder: not read"))
+        return result
     document, result.problems = read_yaml(path)
     if result.problems:
         return result
@@ -126,6 +131,14 @@ def load_talk_file(path: Path, series: Series) -> TalkFile:
     return result
 
 
+def _inside(link: Path, folder: Path) -> bool:
+    """Whether a symbolic link leads to a file inside the folder."""
+    try:
+        return link.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):  # a loop of links
+        return False
+
+
 def _add_talk(result: TalkFile, data: LineDict, default_id: str, series: Series) -> None:
     reader = _TalkReader(result.path, data)
     talk = reader.talk(default_id, series)
@@ -150,12 +163,17 @@ class _TalkReader:
         value = self.data.get(key) if value is None and not where else value
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        if (isinstance(value, bool) or not isinstance(value, (str, int, float))
+                or isinstance(value, int) and abs(value) >= 10 ** 100):
             self.problem(key, f'"{where or key}" must be text; put it in quotes')
             return None
         value = str(value).strip()
-        if one_line and ("\n" in value or "\r" in value):
+        if one_line and "\n" in value:
             self.problem(key, f'"{where or key}" must be on one line (it goes into mail headers)')
+            return None
+        if one_line and len(value) > MAX_LINE:
+            self.problem(key, f'"{where or key}" is {len(value)} characters long: at most {MAX_LINE} '
+                              "(it goes into mail headers)")
             return None
         return value or None
 
@@ -170,9 +188,12 @@ class _TalkReader:
         for key in self.data:
             if key not in TALK_KEYS:
                 self.problem(key, f'unknown key "{key}"{did_you_mean(key, TALK_KEYS)}')
-        talk_id = self.text("id", one_line=True) or default_id
+        talk_id = self.text("id") or default_id  # one line and its length: checked below
         if not _ID.fullmatch(talk_id):
-            self.problem("id", f'id {talk_id!r} may hold only letters, digits, ".", "_" and "-"')
+            self.problem("id", f'id {shown(talk_id)} may hold only letters, digits, ".", "_" and "-"')
+        elif len(talk_id) > MAX_ID:
+            self.problem("id", f"id {shown(talk_id)} is {len(talk_id)} characters long: at most {MAX_ID} "
+                               "(it names the preview's files)")
         zone = series.timezone
         if "timezone" in self.data:
             try:
@@ -224,9 +245,12 @@ class _TalkReader:
             try:
                 moment = datetime.fromisoformat(text)
             except ValueError:
-                self.problem(key, f'"{key}": {text!r} is not a date and time like {EXAMPLE_START} '
+                self.problem(key, f'"{key}": {shown(text)} is not a date and time like {EXAMPLE_START} '
                                   "or 2027-02-21T14:00-05:00")
                 return None
+        if moment.year not in YEARS:
+            self.problem(key, f'"{key}": the year {moment.year} is not between {YEARS.start} and {YEARS.stop - 1}')
+            return None
         if moment.tzinfo is not None:
             return moment.astimezone(zone)
         try:
@@ -245,7 +269,9 @@ class _TalkReader:
             return None
         if "end" in self.data:
             end = self.moment("end", zone)
-            if start is not None and end is not None and end <= start:
+            # As instants: in the autumn fold 01:30 EST comes after 01:30 EDT, while datetimes
+            # of one zone compare by their wall-clock times.
+            if start is not None and end is not None and end.astimezone(timezone.utc) <= start.astimezone(timezone.utc):
                 self.problem("end", f"end {end:%Y-%m-%d %H:%M} is not after start {start:%Y-%m-%d %H:%M}")
                 return None
             return end

@@ -1,13 +1,24 @@
-"""A YAML file read with the line of every key, for problems reported as `path:line`."""
+"""A YAML file read with the line of every key, for problems reported as `path:line`.
+
+Whatever the file holds, reading it gives a value or a problem with its line, never an exception:
+a tag whose value is impossible (`2027-02-30`, `!!bool maybe`), text no mail can carry (control
+characters, lone surrogates), nesting deeper than a talk needs, bytes that are not UTF-8 text.
+"""
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from announcer.errors import Problem
+from announcer.values import NOT_TEXT, not_text, shown
+
+MAX_BYTES = 1024 * 1024     # a talk file with its abstracts is some KB; more is not a talk
+MAX_DEPTH = 20              # mappings in mappings: a talk needs four (talks, entry, speaker, links)
 
 
 class LineDict(dict):
@@ -17,24 +28,87 @@ class LineDict(dict):
     lines: dict[str, int]
 
 
+class ValueProblem(yaml.MarkedYAMLError):
+    """A value the file spells correctly but that cannot be (a date that does not exist ...)."""
+
+
 class _LineMappings:
-    """Constructs mappings as LineDicts, refusing a key that appears twice."""
+    """Constructs mappings as LineDicts, refusing a key that appears twice and nesting past MAX_DEPTH."""
+
+    _depth = 0
 
     def construct_mapping(self, node, deep=False):
-        self.flatten_mapping(node)
-        mapping = LineDict()
-        mapping.line = node.start_mark.line + 1
-        mapping.lines = {}
-        for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, str):
-                key = str(key)
-            if key in mapping:
-                raise yaml.MarkedYAMLError("while reading a mapping", node.start_mark,
-                                           f'the key "{key}" appears twice', key_node.start_mark)
-            mapping[key] = self.construct_object(value_node, deep=deep)
-            mapping.lines[key] = key_node.start_mark.line + 1
-        return mapping
+        with self._nested(node):
+            self.flatten_mapping(node)
+            mapping = LineDict()
+            mapping.line = node.start_mark.line + 1
+            mapping.lines = {}
+            for key_node, value_node in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if not isinstance(key, str):
+                    key = str(key)
+                if key in mapping:
+                    raise yaml.MarkedYAMLError("while reading a mapping", node.start_mark,
+                                               f'the key "{key}" appears twice', key_node.start_mark)
+                mapping[key] = self.construct_object(value_node, deep=deep)
+                mapping.lines[key] = key_node.start_mark.line + 1
+            return mapping
+
+    def construct_list(self, node):
+        """A sequence, built at once (PyYAML's generator would hide its depth)."""
+        with self._nested(node):
+            return [self.construct_object(child) for child in node.value]
+
+    @contextmanager
+    def _nested(self, node):
+        if self._depth >= MAX_DEPTH:
+            raise ValueProblem(None, None, f"nested more than {MAX_DEPTH} deep: a talk needs far less",
+                               node.start_mark)
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+
+    def construct_checked_str(self, node):
+        """A string, refused if it holds a control character or a lone surrogate."""
+        value = self.construct_scalar(node)
+        if NOT_TEXT.search(value):
+            raise ValueProblem(None, None, f"{not_text(value)} in the text {shown(value)}: remove it",
+                               _mark_of(node, value))
+        return value
+
+
+def _checked(construct):
+    """A tag's constructor whose errors (ValueError from date(), KeyError from !!bool ...) name the node."""
+
+    def checked(loader, node):
+        try:
+            return construct(loader, node)
+        except yaml.YAMLError:
+            raise
+        except Exception as error:
+            raise ValueProblem(None, None, _impossible(node, error), node.start_mark) from None
+
+    return checked
+
+
+def _mark_of(node: yaml.ScalarNode, value: str) -> yaml.Mark:
+    """Where a control character is: in a literal block (`|`), on its own line of the file."""
+    mark, found = node.start_mark, NOT_TEXT.search(value)
+    if node.style != "|" or found is None:
+        return mark
+    return yaml.Mark(mark.name, 0, mark.line + 1 + value.count("\n", 0, found.start()), 0, None, None)
+
+
+def _impossible(node: yaml.Node, error: Exception) -> str:
+    """The problem of a value its tag's constructor refused."""
+    value = node.value if isinstance(node.value, str) else ""
+    if node.tag == "tag:yaml.org,2002:timestamp":
+        why = f" ({error})" if isinstance(error, ValueError) else ""
+        return f"{shown(value)} is not a date or time that exists{why}: write e.g. 2027-02-21 14:00"
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    return f"{shown(value)} is not a possible {tag} value"
 
 
 class _LineLoader(_LineMappings, yaml.SafeLoader):
@@ -45,34 +119,82 @@ class _FastLineLoader(_LineMappings, getattr(yaml, "CSafeLoader", yaml.SafeLoade
     """libyaml's parser where PyYAML has it: twenty times faster on a talk (SPEC 7, benchmarks/)."""
 
 
+class _CheckedFastLineLoader(_FastLineLoader):
+    """libyaml's parser, checking every string: for a file with escapes that can make control characters."""
+
+
 for _loader in (_LineLoader, _FastLineLoader):
+    for _tag, _construct in list(_loader.yaml_constructors.items()):
+        if _tag not in ("tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"):
+            _loader.add_constructor(_tag, _checked(_construct))
     _loader.add_constructor("tag:yaml.org,2002:map", _loader.construct_mapping)
+    _loader.add_constructor("tag:yaml.org,2002:seq", _loader.construct_list)
+for _loader in (_LineLoader, _CheckedFastLineLoader):
+    _loader.add_constructor("tag:yaml.org,2002:str", _loader.construct_checked_str)
 
 
-def _yaml_problem(path: Path, error: yaml.YAMLError) -> Problem:
+def _may_hold_controls(text: str) -> bool:
+    """Whether a string read from `text` may hold what NOT_TEXT finds (str searches: a regex costs 20 ms a
+    thousand talks). YAML refuses raw control characters but takes U+0085, U+2028 and U+2029 for line
+    breaks (the first becomes a line feed, the others stay); anything else comes from an escape."""
+    return "\\" in text or (not text.isascii() and ("\u2028" in text or "\u2029" in text))
+
+
+def _line_of(text: str, position: int) -> int:
+    return text.count("\n", 0, position) + 1
+
+
+def _yaml_problem(path: Path, text: str, error: yaml.YAMLError | RecursionError) -> Problem:
+    if isinstance(error, RecursionError):  # only without libyaml, which stops at 1,000 deep
+        return Problem(path, 1, "nested too deep for a talk file")
+    if isinstance(error, yaml.reader.ReaderError):  # a character YAML refuses: by line, not position
+        return Problem(path, _line_of(text, error.position),
+                       f"the control character U+{error.character:04X} cannot be in a YAML file")
     mark = getattr(error, "problem_mark", None)
     what = getattr(error, "problem", None) or str(error)
+    if isinstance(error, ValueProblem):
+        return Problem(path, mark.line + 1, what)
     context = getattr(error, "context", None)
     message = f"not valid YAML: {what}" + (f" ({context})" if context and "twice" not in what else "")
-    return Problem(path, mark.line + 1 if mark else None, message)
+    return Problem(path, mark.line + 1 if mark else 1, message)
+
+
+def _decode(path: Path, raw: bytes) -> tuple[str | None, list[Problem]]:
+    """The file's text, or why it is not UTF-8 text (by line)."""
+    try:
+        return raw.decode("utf-8"), []
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        return None, [Problem(path, line, f"not UTF-8 text (byte 0x{raw[error.start]:02x}); save the file as UTF-8")]
 
 
 def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
     """The YAML document in a file (or None), and any problem reading it."""
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as file:
+            if os.fstat(file.fileno()).st_size > MAX_BYTES:
+                return None, [Problem(path, 1, f"larger than {MAX_BYTES // 1024} KB: not a talk file")]
+            raw = file.read()
     except OSError as error:
-        return None, [Problem(path, None, f"cannot read: {error.strerror}")]
+        return None, [Problem(path, 1, f"cannot read: {error.strerror}")]
+    if b"\x00" in raw:
+        nul = raw.index(b"\x00")
+        odd, even = raw[1::2].count(0), raw[0::2].count(0)  # UTF-16 spells ASCII with a NUL on one side
+        utf16 = (odd > len(raw) // 4 and not even) or (even > len(raw) // 4 and not odd)
+        why = "UTF-16 text" if utf16 else "a NUL byte: a binary file"
+        return None, [Problem(path, raw.count(b"\n", 0, nul) + 1, f"not UTF-8 text ({why}); save the file as UTF-8")]
+    text, problems = _decode(path, raw)
+    if text is None:
+        return None, problems
+    loader = _CheckedFastLineLoader if _may_hold_controls(text) else _FastLineLoader
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        return None, [Problem(path, line, f"not UTF-8 text (byte 0x{raw[error.start]:02x}); save the file as UTF-8")]
+        return yaml.load(text, Loader=loader), []
+    except (yaml.YAMLError, RecursionError) as error:
+        fast_error = error  # read it again with the pure-Python parser, for its wording of the problem
     try:
-        return yaml.load(text, Loader=_FastLineLoader), []
-    except yaml.YAMLError:
-        pass  # read it again with the pure-Python parser, for its wording of the problem
-    try:
-        return yaml.load(text, Loader=_LineLoader), []
+        document = yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as error:
-        return None, [_yaml_problem(path, error)]
+        return None, [_yaml_problem(path, text, error)]
+    except RecursionError:  # the pure-Python composer recurses where libyaml stops at 1,000 deep
+        return None, [_yaml_problem(path, text, fast_error)]
+    return document, []
