@@ -32,6 +32,8 @@ def not_text(text: str) -> str | None:
     code = ord(found[0])
     if 0xD800 <= code <= 0xDFFF:
         return f"a lone surrogate U+{code:04X} (an escape that is half a character)"
+    if code in (0x2028, 0x2029):
+        return f"the {'line' if code == 0x2028 else 'paragraph'} separator U+{code:04X}"
     return f"the control character U+{code:04X}"
 
 

@@ -55,15 +55,16 @@ def test_unknown_and_python_tags_are_refused_by_line(tmp_path):
 def test_control_characters_and_line_separators_in_any_text_are_refused(tmp_path, escape, code):
     found = problems(tmp_path, f'title: T\nspeaker:\n  name: "Ada{escape}Bcc: x@evil.example"\n')
     assert len(found) == 1
-    assert found[0].startswith(f"talk.yaml:3: the control character U+{code} in the text 'Ada"), found
+    what = {"2028": "line separator", "2029": "paragraph separator"}.get(code, "control character")
+    assert found[0].startswith(f"talk.yaml:3: the {what} U+{code} in the text 'Ada"), found
     assert found[0].endswith(": remove it") and "\n" not in found[0]
 
 
 def test_a_raw_line_separator_is_refused_and_a_literal_block_names_the_line_it_is_on(tmp_path):
     found = problems(tmp_path, "title: T\nabstract: |\n  one\n  two\u2028  three\n  four\n")
-    assert found == ["talk.yaml:4: the control character U+2028 in the text 'one\\ntwo\\u2028three\\nfour\\n': remove it"]
+    assert found == ["talk.yaml:4: the line separator U+2028 in the text 'one\\ntwo\\u2028three\\nfour\\n': remove it"]
     found = problems(tmp_path, "title: \"Series\u2029 Bcc: x@evil.example\"\n")
-    assert found == ["talk.yaml:1: the control character U+2029 in the text 'Series\\u2029Bcc: x@evil.example': remove it"]
+    assert found == ["talk.yaml:1: the paragraph separator U+2029 in the text 'Series\\u2029Bcc: x@evil.example': remove it"]
     assert problems(tmp_path, "title: T\nabstract: |\n  one\n\ttwo\n") != []  # a tab indent: YAML's own error
     assert problems(tmp_path, "title: T\nabstract: \"one\\ttwo\\nthree\"\n") == []  # tab and line feed are text
 
