@@ -156,7 +156,7 @@ class _Reader:
         self.path, self.lines, self.problems = path, lines, []
 
     def problem(self, table: str, key: str, message: str, index: int = 0) -> None:
-        self.problems.append(Problem(self.path, self.lines.of(table, key, index), message))
+        self.problems.append(Problem(self.path, self.lines.of(table, key, index) or 1, message))  # 1: a table not written
 
     def check_keys(self, table: str, data: dict[str, Any], index: int = 0) -> None:
         allowed = SCHEMA[table]
@@ -290,8 +290,8 @@ def load_config(path: Path) -> Config:
     except tomllib.TOMLDecodeError as error:
         message = str(error)
         match = re.search(r"\(at line (\d+), column \d+\)", message)
-        line = int(match[1]) if match else None
-        raise InputError([Problem(path, line, f"not valid TOML: {re.sub(r' ?[(]at line.*', '', message)}")])
+        line = int(match[1]) if match else len(text.splitlines()) or 1  # "(at end of document)"
+        raise InputError([Problem(path, line, f"not valid TOML: {re.sub(r' ?[(]at (line|end of document).*', '', message)}")])
     read = _Reader(path, _Lines(text))
     base = path.resolve().parent
     read.check_keys("", data)
@@ -315,7 +315,7 @@ def load_config(path: Path) -> Config:
     ledger_path = base / (read.text("state", sections["state"], "path") or "announcer.db")
 
     if read.problems or series is None or mail is None:
-        raise InputError(read.problems or [Problem(path, None, "incomplete configuration")])
+        raise InputError(read.problems or [Problem(path, 1, "incomplete configuration")])
     return Config(path=path, series=series, mail=mail, messages=messages, transport=transport,
                   maildir=maildir, smtp=smtp, ledger_path=ledger_path)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
+from types import GeneratorType
 from typing import Any
 
 import yaml
@@ -83,14 +84,28 @@ def _checked(construct):
     """A tag's constructor whose errors (ValueError from date(), KeyError from !!bool ...) name the node."""
 
     def checked(loader, node):
-        try:
-            return construct(loader, node)
-        except yaml.YAMLError:
-            raise
-        except Exception as error:
-            raise ValueProblem(None, None, _impossible(node, error), node.start_mark) from None
+        with _marked(node):
+            data = construct(loader, node)
+        if isinstance(data, GeneratorType):  # !!set, !!omap ...: built later, when PyYAML resumes it
+            return _marked_generator(data, node)
+        return data
 
     return checked
+
+
+@contextmanager
+def _marked(node):
+    try:
+        yield
+    except yaml.YAMLError:
+        raise
+    except Exception as error:
+        raise ValueProblem(None, None, _impossible(node, error), node.start_mark) from None
+
+
+def _marked_generator(generator, node):
+    with _marked(node):
+        yield from generator
 
 
 def _mark_of(node: yaml.ScalarNode, value: str) -> yaml.Mark:
