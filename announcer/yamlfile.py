@@ -72,48 +72,48 @@ class _LineMappings:
             self._depth -= 1
 
     def construct_checked_str(self, node):
-        """A string, refused if it holds a control character or a lone surrogate."""
+        """A string; one holding a control character or a lone surrogate is refused."""
         value = self.construct_scalar(node)
         if NOT_TEXT.search(value):
-            raise ValueProblem(None, None, f"{not_text(value)} in the text {shown(value)}: remove it",
-                               _mark_of(node, value))
+            return self.refuse(_line_of_character(node, value), f"{not_text(value)} in the text {shown(value)}: remove it")
         return value
+
+    def refuse(self, line: int, message: str) -> None:
+        """Note a value that cannot be, and read on (every such value of a file is reported at once)."""
+        self.refused.append((line, message))
 
 
 def _checked(construct):
-    """A tag's constructor whose errors (ValueError from date(), KeyError from !!bool ...) name the node."""
+    """A tag's constructor whose errors (ValueError from date(), KeyError from !!bool ...) are refused values."""
 
     def checked(loader, node):
-        with _marked(node):
+        try:
             data = construct(loader, node)
+        except yaml.YAMLError:
+            raise
+        except Exception as error:
+            return loader.refuse(node.start_mark.line + 1, _impossible(node, error))
         if isinstance(data, GeneratorType):  # !!set, !!omap ...: built later, when PyYAML resumes it
-            return _marked_generator(data, node)
+            return _refusing(loader, node, data)
         return data
 
     return checked
 
 
-@contextmanager
-def _marked(node):
+def _refusing(loader, node, generator):
     try:
-        yield
+        yield from generator
     except yaml.YAMLError:
         raise
     except Exception as error:
-        raise ValueProblem(None, None, _impossible(node, error), node.start_mark) from None
+        loader.refuse(node.start_mark.line + 1, _impossible(node, error))
 
 
-def _marked_generator(generator, node):
-    with _marked(node):
-        yield from generator
-
-
-def _mark_of(node: yaml.ScalarNode, value: str) -> yaml.Mark:
-    """Where a control character is: in a literal block (`|`), on its own line of the file."""
-    mark, found = node.start_mark, NOT_TEXT.search(value)
-    if node.style != "|" or found is None:
-        return mark
-    return yaml.Mark(mark.name, 0, mark.line + 1 + value.count("\n", 0, found.start()), 0, None, None)
+def _line_of_character(node: yaml.ScalarNode, value: str) -> int:
+    """The line of the character NOT_TEXT finds: the value's, or in a literal block (`|`) its own."""
+    if node.style != "|":
+        return node.start_mark.line + 1
+    return node.start_mark.line + 2 + value.count("\n", 0, NOT_TEXT.search(value).start())
 
 
 def _impossible(node: yaml.Node, error: Exception) -> str:
@@ -201,15 +201,26 @@ def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
     text, problems = _decode(path, raw)
     if text is None:
         return None, problems
-    loader = _CheckedFastLineLoader if _may_hold_controls(text) else _FastLineLoader
     try:
-        return yaml.load(text, Loader=loader), []
+        return _load(path, text, _CheckedFastLineLoader if _may_hold_controls(text) else _FastLineLoader)
     except (yaml.YAMLError, RecursionError) as error:
         fast_error = error  # read it again with the pure-Python parser, for its wording of the problem
     try:
-        document = yaml.load(text, Loader=_LineLoader)
+        return _load(path, text, _LineLoader)
     except yaml.YAMLError as error:
         return None, [_yaml_problem(path, text, error)]
     except RecursionError:  # the pure-Python composer recurses where libyaml stops at 1,000 deep
         return None, [_yaml_problem(path, text, fast_error)]
+
+
+def _load(path: Path, text: str, loader_class: type) -> tuple[Any, list[Problem]]:
+    """yaml.load, with the values the loader refused as problems (and then no document)."""
+    loader = loader_class(text)
+    loader.refused = []
+    try:
+        document = loader.get_single_data()
+    finally:
+        loader.dispose()
+    if loader.refused:
+        return None, [Problem(path, line, message) for line, message in sorted(dict.fromkeys(loader.refused))]
     return document, []

@@ -124,3 +124,9 @@ def test_a_control_character_yaml_itself_refuses_is_named_by_line(tmp_path):
 def test_a_file_too_large_for_a_talk_is_refused_unread(tmp_path):
     found = problems(tmp_path, "title: T\nabstract: " + "x" * (2 * 1024 * 1024) + "\n")
     assert found == ["talk.yaml:1: larger than 1024 KB: not a talk file"]
+
+
+def test_every_value_that_cannot_be_is_reported_in_one_run(tmp_path):
+    found = problems(tmp_path, 'title: "Deep\\Lnets"\nspeaker: Ada\nstart: 2027-02-30 14:00:00\nnotes: 2027-02-29\n'
+                               "links:\n  slides: !!bool maybe\n")
+    assert [line.split(": ", 1)[0] for line in found] == ["talk.yaml:1", "talk.yaml:3", "talk.yaml:4", "talk.yaml:6"]
