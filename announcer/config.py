@@ -309,7 +309,7 @@ def load_config(path: Path) -> Config:
     messages = _load_messages(read, data.get("messages"))
     transport = sections["delivery"].get("transport", "smtp")
     if transport not in ("smtp", "maildir"):
-        read.problem("delivery", "transport", f'"transport" must be "smtp" or "maildir", not {transport!r}')
+        read.problem("delivery", "transport", f'"transport" must be "smtp" or "maildir", not {shown(str(transport))}')
     maildir = base / (read.text("delivery", sections["delivery"], "maildir") or "outbox")
     smtp = _load_smtp(read, sections["smtp"], base, required=transport == "smtp")
     ledger_path = base / (read.text("state", sections["state"], "path") or "announcer.db")

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from announcer.config import Series, did_you_mean
 from announcer.errors import Problem
 from announcer.timing import is_ambiguous, load_zone, localize, parse_duration
-from announcer.values import MAX_LINE, MAX_ID, shown
+from announcer.values import MAX_ID, MAX_LINE, MAX_URL, shown
 from announcer.yamlfile import LineDict, read_yaml
 
 STATUSES = ("confirmed", "tentative", "cancelled")
@@ -159,7 +159,8 @@ class _TalkReader:
     def problem(self, key: str, message: str, warning: bool = False) -> None:
         self.problems.append(Problem(self.path, self.line(key), message, warning))
 
-    def text(self, key: str, value: Any = None, one_line: bool = False, where: str = "") -> str | None:
+    def text(self, key: str, value: Any = None, one_line: bool = False, where: str = "",
+             limit: int = MAX_LINE) -> str | None:
         value = self.data.get(key) if value is None and not where else value
         if value is None:
             return None
@@ -171,16 +172,16 @@ class _TalkReader:
         if one_line and "\n" in value:
             self.problem(key, f'"{where or key}" must be on one line (it goes into mail headers)')
             return None
-        if one_line and len(value) > MAX_LINE:
-            self.problem(key, f'"{where or key}" is {len(value)} characters long: at most {MAX_LINE} '
-                              "(it goes into mail headers)")
+        if one_line and len(value) > limit:
+            self.problem(key, f'"{where or key}" is {len(value)} characters long: at most {limit}'
+                              + (" (it goes into mail headers)" if limit == MAX_LINE else ""))
             return None
         return value or None
 
     def link(self, key: str, value: Any = None, where: str = "") -> str | None:
-        url = self.text(key, value, one_line=True, where=where)
+        url = self.text(key, value, one_line=True, where=where, limit=MAX_URL)
         if url and not _LINK.fullmatch(url):
-            self.problem(key, f'"{where or key}" must be an http(s) or mailto link, not {url!r}')
+            self.problem(key, f'"{where or key}" must be an http(s) or mailto link, not {shown(url)}')
             return None
         return url
 
@@ -204,7 +205,7 @@ class _TalkReader:
         end = self.end(start, zone, series)
         status = self.text("status") or "confirmed"
         if status not in STATUSES:
-            self.problem("status", f'status {status!r} must be one of {", ".join(STATUSES)}'
+            self.problem("status", f'status {shown(status)} must be one of {", ".join(STATUSES)}'
                                    f"{did_you_mean(status, STATUSES)}")
         talk = None
         speakers = self.speakers()

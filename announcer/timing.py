@@ -17,7 +17,7 @@ MAX_DURATION = timedelta(weeks=520)  # ten years: longer is a typo, and would ov
 def parse_duration(text: str) -> timedelta:
     """Parse `90s`, `30m`, `1h30m`, `7d`, `2w` into a timedelta (ValueError if malformed)."""
     if not isinstance(text, str):
-        raise ValueError(f"a duration is a quoted string like \"1h30m\", not {text!r}")
+        raise ValueError(f"a duration is a quoted string like \"1h30m\", not {shown(repr(text))}")
     compact = text.strip().lower().replace(" ", "")
     if not compact or _DURATION.sub("", compact) or len(compact) > 40:
         raise ValueError(f"{shown(text)} is not a duration: write e.g. \"90s\", \"30m\", \"1h30m\", \"7d\", \"2w\"")

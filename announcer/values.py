@@ -15,6 +15,7 @@ NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _HOST_NAME = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                         r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z")
 MAX_LINE = 300      # characters of a one-line value (a title, a name, a room): its header line stays short
+MAX_URL = 2000      # characters of a link: it goes into the text, the HTML and the invite, never a header
 MAX_ID = 200        # characters of a talk id, and of a message kind below: preview names files
 MAX_KIND = 40       # ID.KIND-N.eml, which stays under the 255 bytes of a file name
 

@@ -275,3 +275,16 @@ def test_a_symbolic_link_to_outside_the_talks_folder_is_refused_unread(tmp_path)
     assert [str(p) for p in talkset.problems] == [
         f"{tmp_path}/talks/shadow.yaml:1: a symbolic link to a file outside the talks folder: not read"]
     assert sorted(t.id for t in talkset.talks) == ["alias", "inside"]
+
+
+def test_a_link_may_be_longer_than_a_header_line_but_not_without_end(tmp_path):
+    long_link = "https://zoom.example/j/1?pwd=" + "x" * 400
+    talkset = load(tmp_path, {"talk.yaml": f"title: T\nstart: 2027-02-21 14:00\nonline_url: {long_link}\n"})
+    assert talkset.errors == [] and talkset.talks[0].online_url == long_link
+    problem = only_problem(tmp_path, f"title: T\nstart: 2027-02-21 14:00\nurl: https://e.edu/{'x' * 5000}\n")
+    assert problem.endswith('"url" is 5014 characters long: at most 2000')
+
+
+def test_a_long_status_is_not_echoed_whole(tmp_path):
+    problem = only_problem(tmp_path, f"title: T\nstart: 2027-02-21 14:00\nstatus: {'x' * 5000}\n")
+    assert "x" * 100 not in problem and "must be one of confirmed, tentative, cancelled" in problem
