@@ -142,8 +142,8 @@ for _loader in (_LineLoader, _FastLineLoader):
     for _tag, _construct in list(_loader.yaml_constructors.items()):
         if _tag not in ("tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"):
             _loader.add_constructor(_tag, _checked(_construct))
-    _loader.add_constructor("tag:yaml.org,2002:map", _loader.construct_mapping)
-    _loader.add_constructor("tag:yaml.org,2002:seq", _loader.construct_list)
+    _loader.add_constructor("tag:yaml.org,2002:map", _checked(_loader.construct_mapping))  # "!!map 0" too
+    _loader.add_constructor("tag:yaml.org,2002:seq", _checked(_loader.construct_list))
 for _loader in (_LineLoader, _CheckedFastLineLoader):
     _loader.add_constructor("tag:yaml.org,2002:str", _loader.construct_checked_str)
 

@@ -130,3 +130,9 @@ def test_every_value_that_cannot_be_is_reported_in_one_run(tmp_path):
     found = problems(tmp_path, 'title: "Deep\\Lnets"\nspeaker: Ada\nstart: 2027-02-30 14:00:00\nnotes: 2027-02-29\n'
                                "links:\n  slides: !!bool maybe\n")
     assert [line.split(": ", 1)[0] for line in found] == ["talk.yaml:1", "talk.yaml:3", "talk.yaml:4", "talk.yaml:6"]
+
+
+@pytest.mark.parametrize("value", ["!!map 0", "!!seq 0", "!!set 0", "!!omap 0", "!!pairs 0", "!!map [a]"])
+def test_a_collection_tag_on_a_value_of_another_kind_is_refused_at_its_line(tmp_path, value):
+    found = problems(tmp_path, f"title: T\nabstract: {value}\n")
+    assert len(found) == 1 and found[0].startswith("talk.yaml:2: "), found
