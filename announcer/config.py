@@ -188,6 +188,14 @@ class _Reader:
             return None
         return value.strip()
 
+    def place(self, table: str, data: dict, key: str) -> str | None:
+        """A relative or absolute path: text whose every folder or file name fits a file system."""
+        value = self.text(table, data, key)
+        if value is not None and any(len(part.encode("utf-8")) > 255 for part in Path(value).parts):
+            self.problem(table, key, f'"{key}": a folder or file name in it is over 255 bytes')
+            return None
+        return value
+
     def convert(self, table: str, data: dict, key: str, parse, default=None, index: int = 0):
         value = data.get(key)
         if value is None:
@@ -310,9 +318,9 @@ def load_config(path: Path) -> Config:
     transport = sections["delivery"].get("transport", "smtp")
     if transport not in ("smtp", "maildir"):
         read.problem("delivery", "transport", f'"transport" must be "smtp" or "maildir", not {shown(str(transport))}')
-    maildir = base / (read.text("delivery", sections["delivery"], "maildir") or "outbox")
+    maildir = base / (read.place("delivery", sections["delivery"], "maildir") or "outbox")
     smtp = _load_smtp(read, sections["smtp"], base, required=transport == "smtp")
-    ledger_path = base / (read.text("state", sections["state"], "path") or "announcer.db")
+    ledger_path = base / (read.place("state", sections["state"], "path") or "announcer.db")
 
     if read.problems or series is None or mail is None:
         raise InputError(read.problems or [Problem(path, 1, "incomplete configuration")])
@@ -333,8 +341,8 @@ def _load_series(read: _Reader, data: dict, mail: dict, base: Path) -> Series | 
     if domain is None:
         sender = _one_address(mail["from"])[0] if isinstance(mail.get("from"), str) else None
         domain = sender.domain if sender else "localhost"
-    talks_dir = base / (read.text("series", data, "talks_dir") or "talks")
-    templates = read.text("series", data, "templates_dir")
+    talks_dir = base / (read.place("series", data, "talks_dir") or "talks")
+    templates = read.place("series", data, "templates_dir")
     templates_dir = base / templates if templates else None
     if templates_dir and not templates_dir.is_dir():
         read.problem("series", "templates_dir", f'"templates_dir": no such folder {templates_dir}')

@@ -30,11 +30,12 @@ class LineDict(dict):
 
 
 class ValueProblem(yaml.MarkedYAMLError):
-    """A value the file spells correctly but that cannot be (a date that does not exist ...)."""
+    """A document YAML reads but no talk file can be (nested too deep): stops the reading."""
 
 
 class _LineMappings:
-    """Constructs mappings as LineDicts, refusing a key that appears twice and nesting past MAX_DEPTH."""
+    """Constructs mappings as LineDicts (a key that appears twice and nesting past MAX_DEPTH stop the
+    reading) and notes in `refused` every value that cannot be, reading on."""
 
     _depth = 0
 
@@ -75,7 +76,8 @@ class _LineMappings:
         """A string; one holding a control character or a lone surrogate is refused."""
         value = self.construct_scalar(node)
         if NOT_TEXT.search(value):
-            return self.refuse(_line_of_character(node, value), f"{not_text(value)} in the text {shown(value)}: remove it")
+            return self.refuse(_line_of_character(node, value),
+                               f"{not_text(value)} in the text {shown(value)}: remove it")
         return value
 
     def refuse(self, line: int, message: str) -> None:
@@ -174,15 +176,6 @@ def _yaml_problem(path: Path, text: str, error: yaml.YAMLError | RecursionError)
     return Problem(path, mark.line + 1 if mark else 1, message)
 
 
-def _decode(path: Path, raw: bytes) -> tuple[str | None, list[Problem]]:
-    """The file's text, or why it is not UTF-8 text (by line)."""
-    try:
-        return raw.decode("utf-8"), []
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        return None, [Problem(path, line, f"not UTF-8 text (byte 0x{raw[error.start]:02x}); save the file as UTF-8")]
-
-
 def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
     """The YAML document in a file (or None), and any problem reading it."""
     try:
@@ -198,9 +191,11 @@ def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
         utf16 = (odd > len(raw) // 4 and not even) or (even > len(raw) // 4 and not odd)
         why = "UTF-16 text" if utf16 else "a NUL byte: a binary file"
         return None, [Problem(path, raw.count(b"\n", 0, nul) + 1, f"not UTF-8 text ({why}); save the file as UTF-8")]
-    text, problems = _decode(path, raw)
-    if text is None:
-        return None, problems
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return None, [Problem(path, raw.count(b"\n", 0, error.start) + 1,
+                              f"not UTF-8 text (byte 0x{raw[error.start]:02x}); save the file as UTF-8")]
     try:
         return _load(path, text, _CheckedFastLineLoader if _may_hold_controls(text) else _FastLineLoader)
     except (yaml.YAMLError, RecursionError) as error:

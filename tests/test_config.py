@@ -231,3 +231,12 @@ def test_a_config_that_is_not_utf8_is_named_by_line(tmp_path):
     path = write_series(tmp_path, {})
     path.write_bytes(path.read_bytes().replace(b"MaD Seminar", b"MaD S\xe9minar", 1))
     assert problems_of(path) == [f"{path}:2: not UTF-8 text (byte 0xe9); save the file as UTF-8"]
+
+
+@pytest.mark.parametrize("old, new", [('maildir = "outbox"', "maildir = {}"),
+                                      (DOMAIN, DOMAIN + "\ntalks_dir = {}"),
+                                      ('maildir = "outbox"', 'maildir = "outbox"\n[state]\npath = {}')])
+def test_a_path_with_a_name_too_long_for_a_file_system_is_refused(tmp_path, old, new):
+    found = problems_with(tmp_path, old, new.format('"notes/' + "word " * 52 + '"'))
+    key = new.split("\n")[-1].split(" = ")[0]
+    assert len(found) == 1 and found[0].endswith(f'"{key}": a folder or file name in it is over 255 bytes'), found

@@ -41,7 +41,7 @@ NOW = "2027-03-05T15:00:00+00:00"   # the base talk's announcement is due (7 day
 SENDER = "seminar@example.org"
 LIST = "seminar-list@example.org"
 HEADERS = {"from", "to", "subject", "date", "message-id", "auto-submitted", "mime-version", "content-type",
-           "in-reply-to", "references", "reply-to"}
+           "in-reply-to", "references", "reply-to", "approved"}
 INVITE_PROPERTIES = {"BEGIN", "END", "VERSION", "PRODID", "METHOD", "UID", "SEQUENCE", "DTSTAMP", "DTSTART",
                      "DTEND", "SUMMARY", "LOCATION", "DESCRIPTION", "URL", "STATUS", "ORGANIZER"}
 BASE_TALK = {
@@ -86,7 +86,8 @@ numbers = st.one_of(st.integers(-(2 ** 70), 2 ** 70), st.floats(allow_nan=True, 
 durations = st.builds(lambda n, unit: f"{n}{unit}", st.integers(0, 10 ** 16), st.sampled_from("wdhms"))
 tags = st.builds(lambda tag, value: f"{tag} {value}",
                  st.sampled_from(["!!timestamp", "!!bool", "!!int", "!!float", "!!str", "!!null", "!!binary",
-                                  "!!set", "!!omap", "!!python/object:os.system", "!custom", "!!map", "!!seq"]),
+                                  "!!set", "!!omap", "!!pairs", "!!python/object:os.system", "!custom", "!!map",
+                                  "!!seq", "!!merge"]),
                  st.one_of(moments, numbers.map(str), st.sampled_from(["maybe", "yes", "~", "[a, b]", "{a: 1}",
                                                                        "aGVsbG8=", "''"])))
 
@@ -103,7 +104,9 @@ yaml_values = st.one_of(
     texts.filter(lambda text: text.strip() and "\n" not in text),  # plain, which may not even be YAML
     moments, numbers.map(str), durations, tags, nesting,
     st.sampled_from(["", "~", "null", "true", "no", "[]", "{}", "*missing", "&a [*a]", "[&b x, *b, *b]",
-                     "{<<: {name: X}}", "|\n  block\n", ">-\n  folded\n", "'single ''quoted'''"]),
+                     "{<<: {name: X}}", "|\n  block\n", ">-\n  folded\n", "'single ''quoted'''",
+                     "[{title: &t A, start: 2027-03-10 14:00}, {title: *t, start: 2027-03-11 14:00}]",
+                     "[&s {start: 2027-03-10 14:00}, {<<: *s, id: two}]"]),
 )
 
 
@@ -180,6 +183,8 @@ def assert_names_a_line_of(result, path: Path, data: bytes) -> None:
     if result.exit_code != 1:
         return
     places = [int(m[1]) for m in re.finditer(rf"^{re.escape(str(path))}:(\d+): (?!warning)", result.stderr, re.M)]
+    if re.search(rf"^{re.escape(str(path))}: \S+ names \$\S+, which is not set$", result.stderr, re.M):
+        return  # the config names a variable for a password: the environment's problem, not a line's
     assert places, result.stderr
     assert all(1 <= line <= lines_in(data) + 1 for line in places), (places, lines_in(data), result.stderr)
 
@@ -192,6 +197,7 @@ def assert_nothing_injected(raw: bytes) -> None:
     names = {line.split(":", 1)[0].lower() for line in head.split("\r\n") if line and line[0] not in " \t"}
     assert names <= HEADERS, names - HEADERS
     msg = message_from_bytes(raw, policy=policy.default)
+    assert msg.get("Approved", "********") == "********"  # previews mask it; the fuzz sets no password
     assert [a.addr_spec for a in msg["From"].addresses] == [SENDER]
     assert [a.addr_spec for a in msg["To"].addresses] == [LIST]
     assert not msg["Subject"].defects and "\n" not in str(msg["Subject"])
