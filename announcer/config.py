@@ -156,7 +156,8 @@ class _Reader:
         self.path, self.lines, self.problems = path, lines, []
 
     def problem(self, table: str, key: str, message: str, index: int = 0) -> None:
-        self.problems.append(Problem(self.path, self.lines.of(table, key, index) or 1, message))  # 1: a table not written
+        line = self.lines.of(table, key, index) or 1  # 1: a table the file does not have
+        self.problems.append(Problem(self.path, line, message))
 
     def check_keys(self, table: str, data: dict[str, Any], index: int = 0) -> None:
         allowed = SCHEMA[table]
@@ -233,7 +234,8 @@ def _one_address(value: str) -> tuple[Address | None, str]:
     except (ValueError, IndexError, TypeError):  # the header parser's own failures
         return None, "one e-mail address"
     defects = [d for d in header.defects if not isinstance(d, ObsoleteHeaderDefect)]  # "Dr. Who": obsolete, fine
-    if defects or len(header.groups) != 1 or header.groups[0].display_name is not None or len(header.addresses) != 1:
+    if (defects or len(header.groups) != 1 or header.groups[0].display_name is not None
+            or len(header.addresses) != 1):
         return None, "exactly one e-mail address"
     address = header.addresses[0]
     spec = address.addr_spec
@@ -288,7 +290,8 @@ def load_config(path: Path) -> Config:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         line = raw.count(b"\n", 0, error.start) + 1
-        raise InputError([Problem(path, line, f"not UTF-8 text (byte 0x{raw[error.start]:02x}); save the file as UTF-8")])
+        raise InputError([Problem(path, line, f"not UTF-8 text (byte 0x{raw[error.start]:02x}); "
+                                              "save the file as UTF-8")])
     except OSError as error:
         raise InputError([Problem(path, None, f"cannot read: {error.strerror}")])
     try:
@@ -299,7 +302,8 @@ def load_config(path: Path) -> Config:
         message = str(error)
         match = re.search(r"\(at line (\d+), column \d+\)", message)
         line = int(match[1]) if match else len(text.splitlines()) or 1  # "(at end of document)"
-        raise InputError([Problem(path, line, f"not valid TOML: {re.sub(r' ?[(]at (line|end of document).*', '', message)}")])
+        what = re.sub(r" ?[(]at (line|end of document).*", "", message)
+        raise InputError([Problem(path, line, f"not valid TOML: {what}")])
     read = _Reader(path, _Lines(text))
     base = path.resolve().parent
     read.check_keys("", data)
@@ -317,7 +321,8 @@ def load_config(path: Path) -> Config:
     messages = _load_messages(read, data.get("messages"))
     transport = sections["delivery"].get("transport", "smtp")
     if transport not in ("smtp", "maildir"):
-        read.problem("delivery", "transport", f'"transport" must be "smtp" or "maildir", not {shown(str(transport))}')
+        read.problem("delivery", "transport",
+                     f'"transport" must be "smtp" or "maildir", not {shown(str(transport))}')
     maildir = base / (read.place("delivery", sections["delivery"], "maildir") or "outbox")
     smtp = _load_smtp(read, sections["smtp"], base, required=transport == "smtp")
     ledger_path = base / (read.place("state", sections["state"], "path") or "announcer.db")
@@ -414,7 +419,8 @@ def _load_smtp(read: _Reader, data: dict, base: Path, required: bool) -> Smtp | 
     host = read.text("smtp", data, "host", required=True)
     security = data.get("security", "starttls")
     if security not in ("starttls", "tls", "none"):
-        read.problem("smtp", "security", f'"security" must be "starttls", "tls" or "none", not {shown(str(security))}')
+        read.problem("smtp", "security",
+                     f'"security" must be "starttls", "tls" or "none", not {shown(str(security))}')
         security = "starttls"
     port = data.get("port", {"starttls": 587, "tls": 465}.get(security, 25))
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
@@ -435,7 +441,8 @@ def _load_smtp(read: _Reader, data: dict, base: Path, required: bool) -> Smtp | 
         read.problem("smtp", "ca_file", f'"ca_file": no such file {ca_file}')
     timeout = read.convert("smtp", data, "timeout", parse_duration, timedelta(seconds=30))
     if timeout > MAX_TIMEOUT:
-        read.problem("smtp", "timeout", f'"timeout" {data["timeout"]!r} is over an hour: a pass would wait that long')
+        read.problem("smtp", "timeout",
+                     f'"timeout" {data["timeout"]!r} is over an hour: a pass would wait that long')
         timeout = timedelta(seconds=30)
     if host is None:
         return None
