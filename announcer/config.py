@@ -298,6 +298,9 @@ def load_config(path: Path) -> Config:
         data = tomllib.loads(text)
     except RecursionError:
         raise InputError([Problem(path, _deepest_line(text), "nested too deep for a configuration")]) from None
+    except ValueError:  # tomllib lets int()'s refusal of a number of over 4,300 digits through
+        line = next((n for n, row in enumerate(text.splitlines(), 1) if re.search(r"\d{4300}", row)), 1)
+        raise InputError([Problem(path, line, "a number too long to read")]) from None
     except tomllib.TOMLDecodeError as error:
         message = str(error)
         match = re.search(r"\(at line (\d+), column \d+\)", message)

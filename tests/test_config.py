@@ -240,3 +240,8 @@ def test_a_path_with_a_name_too_long_for_a_file_system_is_refused(tmp_path, old,
     found = problems_with(tmp_path, old, new.format('"notes/' + "word " * 52 + '"'))
     key = new.split("\n")[-1].split(" = ")[0]
     assert len(found) == 1 and found[0].endswith(f'"{key}": a folder or file name in it is over 255 bytes'), found
+
+
+def test_a_number_too_long_to_read_is_one_line(tmp_path):
+    assert problems_with(tmp_path, 'name = "MaD Seminar"', f"name = {'9' * 5000}") == [
+        "announcer.toml:2: a number too long to read"]
