@@ -298,15 +298,15 @@ def load_config(path: Path) -> Config:
         data = tomllib.loads(text)
     except RecursionError:
         raise InputError([Problem(path, _deepest_line(text), "nested too deep for a configuration")]) from None
-    except ValueError:  # tomllib lets int()'s refusal of a number of over 4,300 digits through
-        line = next((n for n, row in enumerate(text.splitlines(), 1) if re.search(r"\d{4300}", row)), 1)
-        raise InputError([Problem(path, line, "a number too long to read")]) from None
     except tomllib.TOMLDecodeError as error:
         message = str(error)
         match = re.search(r"\(at line (\d+), column \d+\)", message)
         line = int(match[1]) if match else len(text.splitlines()) or 1  # "(at end of document)"
         what = re.sub(r" ?[(]at (line|end of document).*", "", message)
         raise InputError([Problem(path, line, f"not valid TOML: {what}")])
+    except ValueError:  # int() refusing a number of over 4,300 digits (after TOMLDecodeError, a ValueError too)
+        line = next((n for n, row in enumerate(text.splitlines(), 1) if re.search(r"\d{4300}", row)), 1)
+        raise InputError([Problem(path, line, "a number too long to read")]) from None
     read = _Reader(path, _Lines(text))
     base = path.resolve().parent
     read.check_keys("", data)
