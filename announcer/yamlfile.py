@@ -8,7 +8,6 @@ characters, lone surrogates), nesting deeper than a talk needs, bytes that are n
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from pathlib import Path
 from types import GeneratorType
 from typing import Any
@@ -40,7 +39,8 @@ class _LineMappings:
     _depth = 0
 
     def construct_mapping(self, node, deep=False):
-        with self._nested(node):
+        self._deeper(node)
+        try:
             self.flatten_mapping(node)
             mapping = LineDict()
             mapping.line = node.start_mark.line + 1
@@ -55,22 +55,23 @@ class _LineMappings:
                 mapping[key] = self.construct_object(value_node, deep=deep)
                 mapping.lines[key] = key_node.start_mark.line + 1
             return mapping
+        finally:
+            self._depth -= 1
 
     def construct_list(self, node):
         """A sequence, built at once (PyYAML's generator would hide its depth)."""
-        with self._nested(node):
+        self._deeper(node)
+        try:
             return [self.construct_object(child) for child in node.value]
+        finally:
+            self._depth -= 1
 
-    @contextmanager
-    def _nested(self, node):
+    def _deeper(self, node) -> None:
+        """One level deeper (the caller steps back up): past MAX_DEPTH the reading stops."""
         if self._depth >= MAX_DEPTH:
             raise ValueProblem(None, None, f"nested more than {MAX_DEPTH} deep: a talk needs far less",
                                node.start_mark)
         self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
 
     def construct_checked_str(self, node):
         """A string; one holding a control character or a lone surrogate is refused."""
