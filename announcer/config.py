@@ -247,19 +247,19 @@ def _one_address(value: str) -> tuple[Address | None, str]:
 
 def _parse_size(text: str | int) -> int:
     if isinstance(text, bool) or isinstance(text, int) and text <= 0:
-        raise ValueError(f"{text!r} is not a size: write e.g. \"40KB\"")
+        raise ValueError(f"{shown(text)} is not a size: write e.g. \"40KB\"")
     if isinstance(text, int):
         return text
-    match = _SIZE.fullmatch(str(text).strip()) if len(str(text)) < 40 else None
+    match = _SIZE.fullmatch(text.strip()) if isinstance(text, str) and len(text) < 40 else None
     if not match or not int(match[1]):
-        raise ValueError(f"{shown(str(text))} is not a size: write e.g. \"40KB\"")
+        raise ValueError(f"{shown(text)} is not a size: write e.g. \"40KB\"")
     factor = {"B": 1, "KB": 1024, "MB": 1024 * 1024}[(match[2] or "B").upper()]
     return int(match[1]) * factor
 
 
 def _link(value: str) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"(https?|mailto):\S+", value) or not_text(value):
-        raise ValueError(f"{shown(str(value))} must be an http(s) or mailto link on one line")
+        raise ValueError(f"{shown(value)} must be an http(s) or mailto link on one line")
     return value
 
 
@@ -325,7 +325,7 @@ def load_config(path: Path) -> Config:
     transport = sections["delivery"].get("transport", "smtp")
     if transport not in ("smtp", "maildir"):
         read.problem("delivery", "transport",
-                     f'"transport" must be "smtp" or "maildir", not {shown(str(transport))}')
+                     f'"transport" must be "smtp" or "maildir", not {shown(transport)}')
     maildir = base / (read.place("delivery", sections["delivery"], "maildir") or "outbox")
     smtp = _load_smtp(read, sections["smtp"], base, required=transport == "smtp")
     ledger_path = base / (read.place("state", sections["state"], "path") or "announcer.db")
@@ -423,12 +423,11 @@ def _load_smtp(read: _Reader, data: dict, base: Path, required: bool) -> Smtp | 
     security = data.get("security", "starttls")
     if security not in ("starttls", "tls", "none"):
         read.problem("smtp", "security",
-                     f'"security" must be "starttls", "tls" or "none", not {shown(str(security))}')
+                     f'"security" must be "starttls", "tls" or "none", not {shown(security)}')
         security = "starttls"
     port = data.get("port", {"starttls": 587, "tls": 465}.get(security, 25))
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        read.problem("smtp", "port", f'"port" must be a whole number from 1 to 65535, not '
-                                         f"{str(port).lower() if isinstance(port, bool) else shown(str(port))}")
+        read.problem("smtp", "port", f'"port" must be a whole number from 1 to 65535, not {shown(port)}')
     if host is not None and not is_host_name(host) and not _is_ip_address(host):
         read.problem("smtp", "host", f'"host": {shown(host)} is not a host name or address')
     username = read.text("smtp", data, "username")

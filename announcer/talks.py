@@ -230,7 +230,7 @@ class _TalkReader:
                 self.problem(key, f'a talk needs "start", e.g. start: {EXAMPLE_START}')
             return None
         if isinstance(value, bool) or isinstance(value, (int, float)):
-            self.problem(key, f'"{key}: {value}" was read as a number (YAML turns a bare 14:00 into 840): '
+            self.problem(key, f'"{key}: {shown(value)}" was read as a number (YAML turns a bare 14:00 into 840): '
                               f"write the date and time, e.g. {key}: {EXAMPLE_START}")
             return None
         if isinstance(value, datetime):
@@ -238,8 +238,11 @@ class _TalkReader:
         elif isinstance(value, date):
             self.problem(key, f'"{key}" has a date but no time: write e.g. {key}: {value} 14:00')
             return None
+        elif not isinstance(value, str):
+            self.problem(key, f'"{key}" must be a date and time like {EXAMPLE_START}')
+            return None
         else:
-            text = str(value).strip()
+            text = value.strip()
             if _TIME_ONLY.fullmatch(text):
                 self.problem(key, f'"{key}: {text}" is a time without a date: write e.g. {key}: 2027-02-21 {text}')
                 return None

@@ -17,7 +17,7 @@ MAX_DURATION = timedelta(weeks=520)  # ten years: longer is a typo, and would ov
 def parse_duration(text: str) -> timedelta:
     """Parse `90s`, `30m`, `1h30m`, `7d`, `2w` into a timedelta (ValueError if malformed)."""
     if not isinstance(text, str):
-        raise ValueError(f"a duration is a quoted string like \"1h30m\", not {shown(repr(text))}")
+        raise ValueError(f"a duration is a quoted string like \"1h30m\", not {shown(text)}")
     compact = text.strip().lower().replace(" ", "")
     if not compact or _DURATION.sub("", compact) or len(compact) > 40:
         raise ValueError(f"{shown(text)} is not a duration: write e.g. \"90s\", \"30m\", \"1h30m\", \"7d\", \"2w\"")
@@ -41,8 +41,8 @@ def format_duration(span: timedelta) -> str:
 def parse_time_of_day(text: str) -> time:
     """Parse a quoted `HH:MM` (ValueError explains an unquoted YAML/TOML number)."""
     if not isinstance(text, str) or not _TIME_OF_DAY.fullmatch(text.strip()):
-        shown = repr(text) if isinstance(text, str) else str(text)
-        raise ValueError(f"{shown} is not a time of day: write it quoted, as \"09:00\"")
+        raise ValueError(f"{text if isinstance(text, time) else shown(text)} is not a time of day: "
+                         'write it quoted, as "09:00"')
     hours, minutes = text.strip().split(":")
     return time(int(hours), int(minutes))
 

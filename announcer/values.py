@@ -20,9 +20,20 @@ MAX_ID = 200        # characters of a talk id, and of a message kind below: prev
 MAX_KIND = 40       # ID.KIND-N.eml, which stays under the 255 bytes of a file name
 
 
-def shown(value: str, limit: int = 40) -> str:
-    """A value quoted for a one-line message: control characters escaped, a long one cut."""
-    return repr(value[:limit]) + ("..." if len(value) > limit else "")
+def shown(value: object, limit: int = 40) -> str:
+    """A value for a one-line message: text quoted with control characters escaped, anything cut short.
+
+    Safe for any value a file can give: Python refuses to write an int of over 4,300 digits.
+    """
+    if isinstance(value, str):
+        return repr(value[:limit]) + ("..." if len(value) > limit else "")
+    if isinstance(value, int) and value.bit_length() > 128:
+        return "a number of over 38 digits"
+    try:
+        text = str(value).lower() if isinstance(value, bool) else repr(value)
+    except ValueError:  # a list holding such a number
+        return "a value too large to show"
+    return text[:limit] + ("..." if len(text) > limit else "")
 
 
 def not_text(text: str) -> str | None:

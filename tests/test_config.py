@@ -245,3 +245,10 @@ def test_a_path_with_a_name_too_long_for_a_file_system_is_refused(tmp_path, old,
 def test_a_number_too_long_to_read_is_one_line(tmp_path):
     assert problems_with(tmp_path, 'name = "MaD Seminar"', f"name = {'9' * 5000}") == [
         "announcer.toml:2: a number too long to read"]
+
+
+@pytest.mark.parametrize("old, new", [('at = "09:00"', "at = 0x" + "f" * 4000), ('name = "MaD Seminar"', "name = -0x" + "f" * 4000),
+                                      ('to = ["mad@lists.example.edu"]', 'to = ["mad@lists.example.edu"]\nmax_size = -0x' + "f" * 4000)])
+def test_a_number_too_large_to_print_is_one_line(tmp_path, old, new):
+    found = problems_with(tmp_path, old, new)
+    assert len(found) == 1 and "f" * 100 not in found[0] and "4300" not in found[0], found

@@ -288,3 +288,11 @@ def test_a_link_may_be_longer_than_a_header_line_but_not_without_end(tmp_path):
 def test_a_long_status_is_not_echoed_whole(tmp_path):
     problem = only_problem(tmp_path, f"title: T\nstart: 2027-02-21 14:00\nstatus: {'x' * 5000}\n")
     assert "x" * 100 not in problem and "must be one of confirmed, tentative, cancelled" in problem
+
+
+@pytest.mark.parametrize("key, value", [("start", "0x" + "f" * 4000), ("start", "[0x" + "f" * 4000 + "]"),
+                                        ("duration", "0x" + "f" * 4000), ("end", "{a: 0x" + "f" * 4000 + "}")])
+def test_a_number_too_large_to_print_is_one_problem_wherever_it_is(tmp_path, key, value):
+    text = f"title: T\nstart: 2027-02-21 14:00\n{key}: {value}\n".replace("start: 2027-02-21 14:00\nstart", "start")
+    problem = only_problem(tmp_path, text)
+    assert problem.startswith(f"{tmp_path}/talks/talk.yaml:") and "f" * 100 not in problem
