@@ -55,6 +55,7 @@ class MessageRule:
     before: timedelta
     at: time | None
     before_text: str
+    line: int | None = None  # of its "kind" in announcer.toml, for problems with its templates
 
 
 @dataclass(frozen=True)
@@ -410,7 +411,8 @@ def _load_messages(read: _Reader, tables: Any) -> tuple[MessageRule, ...]:
         elif kind == "announcement" and any(r.kind == kind for r in rules):
             read.problem("messages", "kind", "only one announcement per talk (use a reminder kind for more)", index)
         else:
-            rules.append(MessageRule(kind=kind, before=before, at=at, before_text=str(table["before"])))
+            rules.append(MessageRule(kind=kind, before=before, at=at, before_text=str(table["before"]),
+                                     line=read.lines.of("messages", "kind", index)))
     return tuple(rules)
 
 

@@ -185,3 +185,13 @@ def test_a_read_only_ledger_is_one_line_naming_it(tmp_path, read_only, what):
     assert result.output.startswith(f"{ledger}: the ledger is read-only (")
     assert result.output.count("\n") == 1
     assert len(sent(tmp_path)) == 1  # b's announcement was due, and is not sent unrecorded
+
+
+def test_a_kind_without_templates_is_named_at_its_line_in_the_config(tmp_path):
+    config = write_series(tmp_path, {"a-due.yaml": DUE}, extra='\n[[messages]]\nkind = "digest"\nbefore = "2d"\n')
+    line = config.read_text().splitlines().index('kind = "digest"') + 1
+    for command in (["check"], ["send", "--due", "--now", NOW]):
+        result = run(config, *command)
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert f'{config}:{line}: no template "digest.subject.j2" for messages of kind "digest"' in result.output
+    assert sent(tmp_path) == []
