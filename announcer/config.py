@@ -198,6 +198,15 @@ class _Reader:
             return None
         return value
 
+    def variable(self, table: str, data: dict, key: str) -> str | None:
+        """The name of an environment variable, such as ANNOUNCER_SMTP_PASSWORD."""
+        value = self.text(table, data, key)
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            self.problem(table, key, f'"{key}": {shown(value)} is not the name of an environment variable, '
+                                     'such as "ANNOUNCER_SMTP_PASSWORD"')
+            return None
+        return value
+
     def convert(self, table: str, data: dict, key: str, parse, default=None, index: int = 0):
         value = data.get(key)
         if value is None:
@@ -374,7 +383,7 @@ def _load_mail(read: _Reader, data: dict) -> Mail | None:
         raw_to = []
     to = tuple(a for a in (read.address("mail", "to", v) for v in raw_to) if a)
     reply_to = read.address("mail", "reply_to", data["reply_to"]) if "reply_to" in data else None
-    approved = read.text("mail", data, "approved_password_env")
+    approved = read.variable("mail", data, "approved_password_env")
     max_size = read.convert("mail", data, "max_size", _parse_size, 40 * 1024)
     if sender is None or not to:
         return None
@@ -433,7 +442,7 @@ def _load_smtp(read: _Reader, data: dict, base: Path, required: bool) -> Smtp | 
     if host is not None and not is_host_name(host) and not _is_ip_address(host):
         read.problem("smtp", "host", f'"host": {shown(host)} is not a host name or address')
     username = read.text("smtp", data, "username")
-    password_env = read.text("smtp", data, "password_env")
+    password_env = read.variable("smtp", data, "password_env")
     if username and not password_env:
         read.problem("smtp", "username", '"username" needs "password_env", the variable holding the password')
     if username and security == "none":

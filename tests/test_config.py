@@ -252,3 +252,10 @@ def test_a_number_too_long_to_read_is_one_line(tmp_path):
 def test_a_number_too_large_to_print_is_one_line(tmp_path, old, new):
     found = problems_with(tmp_path, old, new)
     assert len(found) == 1 and "f" * 100 not in found[0] and "4300" not in found[0], found
+
+
+@pytest.mark.parametrize("name", ["word word", "$PW", "PW\\u2028", "1PW", "PW=x"])
+def test_a_password_variable_must_be_a_variable_name(tmp_path, name):
+    found = problems_with(tmp_path, 'to = ["mad@lists.example.edu"]',
+                          f'to = ["mad@lists.example.edu"]\napproved_password_env = "{name}"')
+    assert len(found) == 1 and found[0].startswith('announcer.toml:11: "approved_password_env"'), found
