@@ -182,7 +182,9 @@ def assert_names_a_line_of(result, path: Path, data: bytes) -> None:
     """On exit 1, an error names the file at a line inside it; every error line is one line."""
     if result.exit_code != 1:
         return
-    places = [int(m[1]) for m in re.finditer(rf"^{re.escape(str(path))}:(\d+): (?!warning)", result.stderr, re.M)]
+    # At the start of a line, or after "TALK KIND: " where preview names the message it could not render.
+    where = rf"(?:^|: ){re.escape(str(path))}:(\d+): (?!warning)"
+    places = [int(m[1]) for m in re.finditer(where, result.stderr, re.M)]
     if re.search(rf"^{re.escape(str(path))}: \S+ names \$\S+, which is not set$", result.stderr, re.M):
         return  # the config names a variable for a password: the environment's problem, not a line's
     assert places, result.stderr
