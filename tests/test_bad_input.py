@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from announcer.cli import app
 
-from series_files import BASE_CONFIG, write_series
+from series_files import write_series
 
 runner = CliRunner()
 DUE = "title: Due now\nspeaker: Ada Lovelace\nstart: 2027-02-21 14:00\n"
@@ -73,7 +73,7 @@ def test_a_bad_talk_is_one_line_in_every_command_and_nothing_is_sent(tmp_path, c
     bad.write_text(text, encoding="utf-8", errors="surrogatepass")
     result = run(config, *command)
     error = assert_one_line_error(result, bad, line)
-    assert "x" * 100 not in error and "\\x00" not in result.output.replace("\\x00", "", 1) or "NUL" in case
+    assert "x" * 100 not in error  # a long value is not echoed whole
     assert sent(tmp_path) == []
     assert not (tmp_path / "announcer.db").exists()
 

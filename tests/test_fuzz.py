@@ -22,8 +22,7 @@ import tempfile
 from email import message_from_bytes, policy
 from pathlib import Path
 
-import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
