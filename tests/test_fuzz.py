@@ -31,9 +31,11 @@ from announcer.cli import app
 from conftest import write_config
 
 LONG = os.environ.get("ANNOUNCER_FUZZ") == "long"
-FUZZ = settings(max_examples=1000 if LONG else 25, deadline=None, derandomize=not LONG, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                       HealthCheck.data_too_large])
+_QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
+settings.register_profile("announcer-ci", max_examples=25, derandomize=True, deadline=None, database=None,
+                          suppress_health_check=_QUIET)      # the same examples every run: seconds
+settings.register_profile("announcer-long", max_examples=1000, deadline=None, suppress_health_check=_QUIET)
+FUZZ = settings.get_profile("announcer-long" if LONG else "announcer-ci")
 BIG = 200_000 if LONG else 5_000  # the largest value or nesting an example writes
 
 NOW = "2027-03-05T15:00:00+00:00"   # the base talk's announcement is due (7 days before, 09:00 New York)
