@@ -388,3 +388,111 @@ def test_restarts_never_send_twice_even_after_kill_9_mid_send(tmp_path, smtp_pla
     assert third.stop() == 0
     assert ledger_states(tmp_path) == {"a/announcement": "sent", "b/announcement": "uncertain"}
     assert sorted(message_ids(smtp_plain)) == sorted(message_id_for(f"{t}/announcement", DOMAIN) for t in "ab")
+
+
+# Bad input in the daemon (SPEC 5 and 6): a bad file is logged and left out; every other talk is served
+
+
+def test_a_bad_file_added_beside_a_due_talk_never_stops_it_being_sent(tmp_path):
+    config = write_config(tmp_path)  # Maildir
+    never = write_talk(config, "z.yaml", "title: Broken from the start\nstart: 2027-02-30\n")
+    lines: list[str] = []
+    core = DaemonCore(load_config(config), lines.append)  # starts with such a file present
+    try:
+        assert core.talks == []
+        assert any(line.startswith(f"{never}:2: '2027-02-30' is not a date or time that exists") for line in lines)
+        assert f"{never}: not loaded; left out until the errors are fixed" in lines
+        # Added at the same moment, the bad file read after the due one (as a.yaml, b.yaml are).
+        write_talk(config, "a.yaml", talk("Due now", "2027-03-10 14:00"))
+        bad = write_talk(config, "b.yaml", 'title: "Sur\\ud800"\nstart: 2027-03-11 14:00\n')
+        assert core.refresh() is True
+        assert [t.id for t in core.talks] == ["a"]
+        now = utc("2027-03-05 00:00")  # a's announcement is due
+        assert sent(core.run_pass(now)) == {("a", "announcement")}
+        assert any(line.startswith(f"{bad}:1: a lone surrogate U+D800") for line in lines)
+        write_talk(config, "b.yaml", talk("Fixed", "2027-03-11 14:00"))
+        core.refresh()
+        assert sent(core.run_pass(now)) == {("b", "announcement")}
+    finally:
+        core.close()
+    assert len(list((tmp_path / "outbox" / "new").iterdir())) == 2
+
+
+def test_a_file_whose_load_breaks_off_is_tried_again_and_never_blocks_the_others(tmp_path, monkeypatch):
+    config = write_config(tmp_path)
+    lines: list[str] = []
+    core = DaemonCore(load_config(config), lines.append)
+    try:
+        # A bug met by one file's content (none is known: every bad input is a problem at load).
+        original = watch.load_talk_file
+        reads: list[Path] = []
+
+        def load(path, series):
+            reads.append(path)
+            if path.name == "b.yaml":
+                raise ValueError("a bug this file's content meets")
+            return original(path, series)
+
+        monkeypatch.setattr(watch, "load_talk_file", load)
+        a = write_talk(config, "a.yaml", talk("Due now", "2027-03-10 14:00"))
+        b = write_talk(config, "b.yaml", talk("Meets the bug", "2027-03-11 14:00"))
+        assert core.refresh() is True
+        assert [t.id for t in core.talks] == ["a"]
+        assert f"{b}: not loaded (ValueError: a bug this file's content meets); left out" in lines
+        assert sent(core.run_pass(utc("2027-03-05 00:00"))) == {("a", "announcement")}
+        reads.clear()
+        core.refresh()
+        assert reads == [b]  # its stamp was not saved: read again, while a.yaml is not
+        monkeypatch.setattr(watch, "load_talk_file", original)
+        core.refresh()
+        assert [t.id for t in core.talks] == ["a", "b"] and a in core.talk_files.stamps
+    finally:
+        core.close()
+
+
+def test_a_message_that_cannot_be_built_is_invalid_and_the_pass_goes_on(tmp_path, monkeypatch):
+    from announcer.compose import message
+
+    config = write_config(tmp_path)
+    write_talk(config, "a.yaml", talk("Meets the bug", "2027-03-10 14:00"))
+    write_talk(config, "b.yaml", talk("Fine", "2027-03-11 14:00"))
+    original = message.build_message
+
+    def build(config, talk, *args, **kwargs):
+        if talk.id == "a":  # what the email package raises for a header value it refuses
+            raise ValueError("Header values may not contain linefeed or carriage return characters")
+        return original(config, talk, *args, **kwargs)
+
+    monkeypatch.setattr(message, "build_message", build)
+    lines: list[str] = []
+    core = DaemonCore(load_config(config), lines.append)
+    try:
+        result = core.run_pass(utc("2027-03-05 00:00"))
+        assert [(o.message.talk_id, o.state) for o in result.outcomes] == [("a", "invalid"), ("b", "sent")]
+        assert ("invalid a announcement: cannot build the message (ValueError: Header values may not contain "
+                "linefeed or carriage return characters)") in lines
+    finally:
+        core.close()
+
+
+def test_daemon_starts_beside_a_bad_file_and_sends_a_due_talk_added_with_another(tmp_path, smtp_plain, start_daemon):
+    start, due, before = soon_reminder(8)
+    # Announcements due within the hour before the ledger is made: a new ledger sends them (not held).
+    config = write_config(tmp_path, smtp_plain, messages=[{"kind": "announcement", "before": "30m"},
+                                                          {"kind": "reminder", "before": before}])
+    write_talk(config, "a.yaml", talk("Served throughout", local_minute(start)))
+    never = write_talk(config, "z.yaml", "title: Broken\nstart: 2027-02-30 14:00:00\n")
+    daemon = start_daemon(config)
+    daemon.wait_for(r"started: config .*, 1 talks")
+    daemon.wait_for(rf"{never}:2: '2027-02-30 14:00:00' is not a date or time that exists")
+    daemon.wait_for(r"sent a announcement")
+
+    write_talk(config, "b.yaml", talk("Added beside a bad file", local_minute(start + timedelta(minutes=10))))
+    bad = write_talk(config, "c.yaml", "title: Bad\nstart: 2027-03-10 24:00:00\nnotes: 2027-02-29\n")
+    daemon.wait_for(r"sent b announcement", timeout=8)
+    daemon.wait_for(rf"{bad}:2: '2027-03-10 24:00:00' is not a date or time that exists")
+    daemon.wait_for(r"sent a reminder", timeout=(due - datetime.now(UTC)).total_seconds() + 4)
+    assert daemon.stop() == 0
+    assert "the pass failed" not in daemon.log and "Traceback" not in daemon.log
+    subjects = [str(m.message()["Subject"]) for m in smtp_plain.messages]
+    assert len(subjects) == 3 and all("Bad" not in s and "Broken" not in s for s in subjects)

@@ -276,3 +276,86 @@ def test_talk_files_are_the_yaml_files_of_the_folder_in_name_order(tmp_path):
     (tmp_path / "folder.yaml").mkdir()
     (tmp_path / "link.yaml").symlink_to(tmp_path / "a.yaml")
     assert talk_paths(tmp_path) == [tmp_path / "a.yaml", tmp_path / "b.yml", tmp_path / "link.yaml"]
+
+
+# Bad input (SPEC 6): each a one-line problem at its line, nothing that raises
+
+
+def test_a_talk_in_the_autumn_fold_written_in_utc_is_compared_as_instants(tmp_path):
+    talkset = load(tmp_path, {"fold.yaml": "title: T\nstart: 2027-11-07T05:30:00+00:00\n"
+                                           "end: 2027-11-07T06:30:00+00:00\n"})
+    assert talkset.problems == []
+    talk = talkset.talks[0]
+    assert (talk.end.astimezone(timezone.utc) - talk.start.astimezone(timezone.utc)).total_seconds() == 3600
+    assert [talk.start.strftime("%H:%M %Z"), talk.end.strftime("%H:%M %Z")] == ["01:30 EDT", "01:30 EST"]
+
+
+@pytest.mark.parametrize("start", ["9999-12-31 23:00", "0001-01-01 00:30", "1899-12-31T23:00:00-05:00",
+                                   "3000-01-01 10:00:00"])
+def test_a_year_out_of_range_is_a_problem(tmp_path, start):
+    problem = only_problem(tmp_path, f"title: T\nstart: {start}\n")
+    assert problem.startswith(f"{tmp_path}/talks/talk.yaml:2: \"start\": the year ") and "between 1900 and 2999" in problem
+
+
+@pytest.mark.parametrize("key", ["duration: 99999999999999w", "duration: 999999999d", "duration: " + "9" * 5000 + "s"])
+def test_a_duration_out_of_range_is_a_problem(tmp_path, key):
+    problem = only_problem(tmp_path, f"title: T\nstart: 2027-02-21 14:00\n{key}\n")
+    assert problem.startswith(f"{tmp_path}/talks/talk.yaml:3: \"duration\": '")
+    assert "9" * 50 not in problem  # not echoed whole
+
+
+def test_an_id_too_long_for_a_file_name_is_a_problem_at_load(tmp_path):
+    problem = only_problem(tmp_path, f"id: {'x' * 5000}\ntitle: T\nstart: 2027-02-21 14:00\n")
+    assert problem == (f"{tmp_path}/talks/talk.yaml:1: id 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'... is 5000 "
+                       "characters long: at most 200 (it names the preview's files)")
+    assert load(tmp_path, {"talk.yaml": f"id: {'x' * 200}\ntitle: T\nstart: 2027-02-21 14:00\n"}).errors == []
+
+
+@pytest.mark.parametrize("field", ["title", "location", "speaker"])
+def test_a_one_line_field_longer_than_a_header_should_carry_is_a_problem(tmp_path, field):
+    text = f"{field}: {'W' * 2400}\nstart: 2027-02-21 14:00\n" + ("title: T\n" if field != "title" else "")
+    problem = only_problem(tmp_path, text)
+    assert problem == f'{tmp_path}/talks/talk.yaml:1: "{field}" is 2400 characters long: at most 300 (it goes into mail headers)'
+
+
+def test_a_number_too_large_to_print_is_not_text(tmp_path):
+    problem = only_problem(tmp_path, f"title: 0x{'f' * 4000}\nstart: 2027-02-21 14:00\n")
+    assert problem == f'{tmp_path}/talks/talk.yaml:1: "title" must be text; put it in quotes'
+
+
+def test_an_unknown_zone_too_long_for_a_file_name_is_a_problem(tmp_path):
+    problem = only_problem(tmp_path, f"title: T\nstart: 2027-02-21 14:00\ntimezone: {'x' * 5000}\n")
+    assert problem.startswith(f"{tmp_path}/talks/talk.yaml:3: unknown timezone 'xxxx")
+
+
+def test_a_symbolic_link_to_outside_the_talks_folder_is_refused_unread(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:$6$hash:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n")
+    write_series(tmp_path, {"inside.yaml": PENNINGTON})
+    (tmp_path / "talks" / "shadow.yaml").symlink_to(secret)
+    (tmp_path / "talks" / "alias.yaml").symlink_to(tmp_path / "talks" / "inside.yaml")
+    talkset = load_talks(load_config(tmp_path / "announcer.toml").series)
+    assert [str(p) for p in talkset.problems] == [
+        f"{tmp_path}/talks/shadow.yaml:1: a symbolic link to a file outside the talks folder: not read"]
+    assert sorted(t.id for t in talkset.talks) == ["alias", "inside"]
+
+
+def test_a_link_may_be_longer_than_a_header_line_but_not_without_end(tmp_path):
+    long_link = "https://zoom.example/j/1?pwd=" + "x" * 400
+    talkset = load(tmp_path, {"talk.yaml": f"title: T\nstart: 2027-02-21 14:00\nonline_url: {long_link}\n"})
+    assert talkset.errors == [] and talkset.talks[0].online_url == long_link
+    problem = only_problem(tmp_path, f"title: T\nstart: 2027-02-21 14:00\nurl: https://e.edu/{'x' * 5000}\n")
+    assert problem.endswith('"url" is 5014 characters long: at most 2000')
+
+
+def test_a_long_status_is_not_echoed_whole(tmp_path):
+    problem = only_problem(tmp_path, f"title: T\nstart: 2027-02-21 14:00\nstatus: {'x' * 5000}\n")
+    assert "x" * 100 not in problem and "must be one of confirmed, tentative, cancelled" in problem
+
+
+@pytest.mark.parametrize("key, value", [("start", "0x" + "f" * 4000), ("start", "[0x" + "f" * 4000 + "]"),
+                                        ("duration", "0x" + "f" * 4000), ("end", "{a: 0x" + "f" * 4000 + "}")])
+def test_a_number_too_large_to_print_is_one_problem_wherever_it_is(tmp_path, key, value):
+    text = f"title: T\nstart: 2027-02-21 14:00\n{key}: {value}\n".replace("start: 2027-02-21 14:00\nstart", "start")
+    problem = only_problem(tmp_path, text)
+    assert problem.startswith(f"{tmp_path}/talks/talk.yaml:") and "f" * 100 not in problem

@@ -213,7 +213,8 @@ class Renderer:
         except jinja2.TemplateNotFound:
             folder = self.series.templates_dir
             where = f"add {name} to {folder}" if folder else f'set [series] templates_dir and add {name} there'
-            raise InputError([Problem(folder or self.config.path, None,
+            line = next((rule.line for rule in self.config.messages if rule.kind == kind), None)
+            raise InputError([Problem(self.config.path if line else folder or self.config.path, line,
                                       f'no template "{name}" for messages of kind "{kind}": {where}')]) from None
         except jinja2.TemplateSyntaxError as error:
             raise InputError([Problem(error.filename or name, error.lineno,

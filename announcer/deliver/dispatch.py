@@ -216,6 +216,11 @@ class Dispatcher:
         except AnnouncerError as error:
             self.log(f"invalid   {message.talk_id} {message.kind}: {error}")
             return Outcome(message, "invalid", str(error))
+        except (ValueError, OverflowError) as error:  # what the email and icalendar packages raise for a
+            # value that got past validation: this message is not sent, the pass goes on to the others
+            detail = f"cannot build the message ({type(error).__name__}: {' '.join(str(error).split())[:200]})"
+            self.log(f"invalid   {message.talk_id} {message.kind}: {detail}")
+            return Outcome(message, "invalid", detail)
         if self.test_to:
             return self._test_send(message, email)
         if self.dry_run:

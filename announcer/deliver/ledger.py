@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -107,6 +108,22 @@ def _use_wal(db: sqlite3.Connection) -> None:
             time.sleep(0.01)
 
 
+def _check_writable(path: Path) -> None:
+    """Refuse a ledger that cannot be written: SQLite would open it read-only and fail at the first claim."""
+    for place in (path, path.parent):  # the folder too: WAL mode writes its -wal and -shm files there
+        if place.exists() and not os.access(place, os.W_OK):
+            what = "the file" if place == path else f"its folder {place}"
+            raise AnnouncerError(f"{path}: the ledger is read-only ({what} cannot be written): "
+                                 "nothing could be recorded, so nothing is sent")
+
+
+def _check_intact(db: sqlite3.Connection) -> None:
+    """Read every page once (a few ms for a year of messages), so that damage is found here, not mid-pass."""
+    result = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+    if result != "ok":
+        raise sqlite3.DatabaseError(" ".join(result.replace("*** in database main ***", "").split()))
+
+
 class Ledger:
     """The send ledger at one path. Every write is its own short transaction.
 
@@ -121,10 +138,12 @@ class Ledger:
         self._keeper: LeaseKeeper | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _check_writable(self.path)
             self.db = sqlite3.connect(self.path, timeout=LOCK_WAIT, isolation_level=None, check_same_thread=False)
             _use_wal(self.db)
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
+            _check_intact(self.db)
             columns = {row[1] for row in self.db.execute("PRAGMA table_info(messages)")}
             if "lease" not in columns:  # a ledger written before leases
                 self.db.execute("ALTER TABLE messages ADD COLUMN lease TEXT")
@@ -133,7 +152,12 @@ class Ledger:
                             "COALESCE((SELECT MIN(at) FROM events), (SELECT MIN(updated) FROM messages), ?))",
                             (stamp(clock()),))
             self.created = unstamp(self.meta("created"))
-        except sqlite3.Error as error:
+        except sqlite3.DatabaseError as error:  # "file is not a database", "database disk image is malformed"
+            if isinstance(error, sqlite3.OperationalError):
+                raise AnnouncerError(f"{self.path}: cannot open the ledger: {error}") from None
+            raise AnnouncerError(f"{self.path}: the ledger is damaged ({error}): restore it from a backup "
+                                 "(a new, empty one would send every due message again)") from None
+        except (sqlite3.Error, OSError) as error:
             raise AnnouncerError(f"{self.path}: cannot open the ledger: {error}") from None
 
     def meta(self, name: str) -> str | None:

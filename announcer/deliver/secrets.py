@@ -23,6 +23,9 @@ def approved_password(config: Config, preview: bool) -> str | None:
     value = os.environ.get(variable)
     if not value:
         raise AnnouncerError(f"{config.path}: approved_password_env names ${variable}, which is not set")
+    if not value.isprintable() or not value.isascii() or len(value) > 200:  # never shown: it is a secret
+        raise AnnouncerError(f"{config.path}: ${variable}, the Approved password, must be one line of at most 200 "
+                             "printable ASCII characters (its value is not shown)")
     return value
 
 

@@ -105,12 +105,12 @@ class TalkFiles:
             stamp = file_stamp(path)
             if stamp is None or (not force and self.stamps.get(path) == stamp):
                 continue
-            self.stamps[path] = stamp
             changed = True
-            self._load(path, series, quiet)
+            if self._load(path, series, quiet):  # only then: a load that broke off is tried again
+                self.stamps[path] = stamp
         present = set(paths)
-        for path in [p for p in self.stamps if p not in present]:
-            del self.stamps[path]
+        for path in [p for p in self.stamps.keys() | self.good.keys() if p not in present]:
+            self.stamps.pop(path, None)
             if self.good.pop(path, None) is not None:
                 self.log(f"{path}: removed; its talks are no longer served")
             changed = True
@@ -131,8 +131,15 @@ class TalkFiles:
         self._folder_missing = False
         return talk_paths(folder)
 
-    def _load(self, path: Path, series: Series, quiet: bool) -> None:
-        loaded = load_talk_file(path, series)
+    def _load(self, path: Path, series: Series, quiet: bool) -> bool:
+        """Load one file, keeping its last good version if it fails; False if the load broke off."""
+        try:
+            loaded = load_talk_file(path, series)
+        except Exception as error:  # a bug met by one file's content must not stop the other talks
+            why = " ".join(str(error).split())[:200]
+            self.log(f"{path}: not loaded ({type(error).__name__}: {why}); "
+                     + ("its last good version stays in force" if path in self.good else "left out"))
+            return False
         for problem in loaded.problems:
             self.log(str(problem))
         count = len(loaded.talks)
@@ -146,3 +153,4 @@ class TalkFiles:
                      "stays in force until the errors are fixed")
         else:
             self.log(f"{path}: not loaded; left out until the errors are fixed")
+        return True

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
 from dataclasses import dataclass
 from datetime import time, timedelta
-from email.headerregistry import Address
+from email.errors import ObsoleteHeaderDefect
+from email.headerregistry import Address, HeaderRegistry
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from zoneinfo import ZoneInfo
 from announcer.errors import InputError, Problem
 from announcer.sources.smtp_auth import load_secret_sources
 from announcer.sources.timing import load_zone, parse_duration, parse_time_of_day
+from announcer.sources.values import MAX_KIND, MAX_LINE, is_host_name, not_text, shown
 
 CONFIG_ENV = "ANNOUNCER_CONFIG"
 AUTOMATIC_KINDS = ("update", "cancellation")
@@ -53,6 +56,7 @@ class MessageRule:
     before: timedelta
     at: time | None
     before_text: str
+    line: int | None = None  # of its "kind" in announcer.toml, for problems with its templates
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,8 @@ DEFAULT_MESSAGES = [{"kind": "announcement", "before": "7d", "at": "09:00"},
                     {"kind": "reminder", "before": "1h"}]
 _SIZE = re.compile(r"(\d+)\s*(B|KB|MB)?", re.IGNORECASE)
 _KIND = re.compile(r"[a-z][a-z0-9_-]*")
+MAX_TIMEOUT = timedelta(hours=1)
+MAX_ADDRESS = 254  # an address's own length limit (RFC 5321 4.5.3.1)
 
 
 def find_config(option: str | None) -> Path:
@@ -168,7 +174,8 @@ class _Reader:
         self.path, self.lines, self.problems = path, lines, []
 
     def problem(self, table: str, key: str, message: str, index: int = 0) -> None:
-        self.problems.append(Problem(self.path, self.lines.of(table, key, index), message))
+        line = self.lines.of(table, key, index) or 1  # 1: a table the file does not have
+        self.problems.append(Problem(self.path, line, message))
 
     def check_keys(self, table: str, data: dict[str, Any], index: int = 0) -> None:
         allowed = SCHEMA[table]
@@ -192,7 +199,30 @@ class _Reader:
         if "\n" in value or "\r" in value:
             self.problem(table, key, f'"{key}" must be on one line', index)
             return None
+        if what := not_text(value):
+            self.problem(table, key, f'"{key}" holds {what}: remove it', index)
+            return None
+        if len(value) > MAX_LINE:
+            self.problem(table, key, f'"{key}" is {len(value)} characters long: at most {MAX_LINE}', index)
+            return None
         return value.strip()
+
+    def place(self, table: str, data: dict, key: str) -> str | None:
+        """A relative or absolute path: text whose every folder or file name fits a file system."""
+        value = self.text(table, data, key)
+        if value is not None and any(len(part.encode("utf-8")) > 255 for part in Path(value).parts):
+            self.problem(table, key, f'"{key}": a folder or file name in it is over 255 bytes')
+            return None
+        return value
+
+    def variable(self, table: str, data: dict, key: str) -> str | None:
+        """The name of an environment variable, such as ANNOUNCER_SMTP_PASSWORD."""
+        value = self.text(table, data, key)
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            self.problem(table, key, f'"{key}": {shown(value)} is not the name of an environment variable, '
+                                     'such as "ANNOUNCER_SMTP_PASSWORD"')
+            return None
+        return value
 
     def convert(self, table: str, data: dict, key: str, parse, default=None, index: int = 0):
         value = data.get(key)
@@ -208,47 +238,102 @@ class _Reader:
         if not isinstance(value, str) or "".join(value.splitlines()) != value:  # any line break, \u2028 too
             self.problem(table, key, f'"{key}" must be an e-mail address on one line')
             return None
-        name, addr = parseaddr(value)
-        if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", addr) or not addr.isascii():
-            self.problem(table, key, f'"{key}": {value!r} is not an e-mail address like '
+        address, why = _one_address(value)
+        if address is None:
+            self.problem(table, key, f'"{key}": {shown(value)} is not {why}: write one address like '
                                      '"Seminar <seminar@example.edu>"')
-            return None
-        user, domain = addr.rsplit("@", 1)
-        return Address(display_name=name, username=user, domain=domain)
+        return address
+
+
+_HEADERS = HeaderRegistry()
+
+
+def _one_address(value: str) -> tuple[Address | None, str]:
+    """The one address `value` holds, read as a mail header reads it; or None and why not.
+
+    Read as the email package reads a header, so that what is checked is what is sent: a display
+    name such as `Evil Bcc: x@evil.example <a@example.edu>` is a group whose member is x@evil.example.
+    """
+    if not_text(value) or len(value) > MAX_LINE:
+        return None, f"one line of at most {MAX_LINE} characters of text"
+    try:
+        header = _HEADERS("From", value)
+    except (ValueError, IndexError, TypeError):  # the header parser's own failures
+        return None, "one e-mail address"
+    defects = [d for d in header.defects if not isinstance(d, ObsoleteHeaderDefect)]  # "Dr. Who": obsolete, fine
+    if (defects or len(header.groups) != 1 or header.groups[0].display_name is not None
+            or len(header.addresses) != 1):
+        return None, "exactly one e-mail address"
+    address = header.addresses[0]
+    spec = address.addr_spec
+    if (parseaddr(value)[1] != spec or not address.username or not spec.isascii() or len(spec) > MAX_ADDRESS
+            or not is_host_name(address.domain) or "." not in address.domain):
+        return None, "an e-mail address at a host name"
+    return Address(display_name=address.display_name, username=address.username, domain=address.domain), ""
 
 
 def _parse_size(text: str | int) -> int:
+    if isinstance(text, bool) or isinstance(text, int) and text <= 0:
+        raise ValueError(f"{shown(text)} is not a size: write e.g. \"40KB\"")
     if isinstance(text, int):
         return text
-    match = _SIZE.fullmatch(str(text).strip())
-    if not match:
-        raise ValueError(f"{text!r} is not a size: write e.g. \"40KB\"")
+    match = _SIZE.fullmatch(text.strip()) if isinstance(text, str) and len(text) < 40 else None
+    if not match or not int(match[1]):
+        raise ValueError(f"{shown(text)} is not a size: write e.g. \"40KB\"")
     factor = {"B": 1, "KB": 1024, "MB": 1024 * 1024}[(match[2] or "B").upper()]
     return int(match[1]) * factor
 
 
 def _link(value: str) -> str:
-    if not re.match(r"(https?|mailto):\S+$", value):
-        raise ValueError(f"{value!r} must be an http(s) or mailto link")
+    if not isinstance(value, str) or not re.fullmatch(r"(https?|mailto):\S+", value) or not_text(value):
+        raise ValueError(f"{shown(value)} must be an http(s) or mailto link on one line")
     return value
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _deepest_line(text: str) -> int:
+    """The line where brackets first nest past a hundred (tomllib gives no line for a RecursionError)."""
+    depth = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        for character in line:
+            depth += (character in "[{") - (character in "]}")
+            if depth > 100:
+                return number
+    return 1
 
 
 def load_config(path: Path) -> Config:
     """Read and validate announcer.toml; raise InputError naming every problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise InputError([Problem(path, None, f"not UTF-8 text ({error.reason} at byte {error.start})")])
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise InputError([Problem(path, line, f"not UTF-8 text (byte 0x{raw[error.start]:02x}); "
+                                              "save the file as UTF-8")])
     except OSError as error:
         raise InputError([Problem(path, None, f"cannot read: {error.strerror}")])
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise InputError([Problem(path, _deepest_line(text), "nested too deep for a configuration")]) from None
     except tomllib.TOMLDecodeError as error:
         message = str(error)
         match = re.search(r"\(at line (\d+), column \d+\)", message)
-        line = int(match[1]) if match else None
-        raise InputError([Problem(path, line, f"not valid TOML: {re.sub(r' ?[(]at line.*', '', message)}")])
+        line = int(match[1]) if match else len(text.splitlines()) or 1  # "(at end of document)"
+        what = re.sub(r" ?[(]at (line|end of document).*", "", message)
+        raise InputError([Problem(path, line, f"not valid TOML: {what}")])
+    except ValueError:  # int() refusing a number of over 4,300 digits (after TOMLDecodeError, a ValueError too)
+        line = next((n for n, row in enumerate(text.splitlines(), 1) if re.search(r"\d{4300}", row)), 1)
+        raise InputError([Problem(path, line, "a number too long to read")]) from None
     read = _Reader(path, _Lines(text))
     base = path.resolve().parent
     read.check_keys("", data)
@@ -266,13 +351,14 @@ def load_config(path: Path) -> Config:
     messages = _load_messages(read, data.get("messages"))
     transport = sections["delivery"].get("transport", "smtp")
     if transport not in ("smtp", "maildir"):
-        read.problem("delivery", "transport", f'"transport" must be "smtp" or "maildir", not {transport!r}')
-    maildir = base / (read.text("delivery", sections["delivery"], "maildir") or "outbox")
+        read.problem("delivery", "transport",
+                     f'"transport" must be "smtp" or "maildir", not {shown(transport)}')
+    maildir = base / (read.place("delivery", sections["delivery"], "maildir") or "outbox")
     smtp = _load_smtp(read, sections["smtp"], base, required=transport == "smtp")
-    ledger_path = base / (read.text("state", sections["state"], "path") or "announcer.db")
+    ledger_path = base / (read.place("state", sections["state"], "path") or "announcer.db")
 
     if read.problems or series is None or mail is None:
-        raise InputError(read.problems or [Problem(path, None, "incomplete configuration")])
+        raise InputError(read.problems or [Problem(path, 1, "incomplete configuration")])
     return Config(path=path, series=series, mail=mail, messages=messages, transport=transport,
                   maildir=maildir, smtp=smtp, ledger_path=ledger_path)
 
@@ -285,11 +371,13 @@ def _load_series(read: _Reader, data: dict, mail: dict, base: Path) -> Series | 
     url = read.convert("series", data, "url", _link)
     subscribe_url = read.convert("series", data, "subscribe_url", _link)
     domain = read.text("series", data, "domain")
+    if domain is not None and not is_host_name(domain):
+        read.problem("series", "domain", f'"domain": {shown(domain)} is not a host name like "mad.example.edu"')
     if domain is None:
-        sender = parseaddr(mail.get("from", "") if isinstance(mail.get("from"), str) else "")[1]
-        domain = sender.rpartition("@")[2] or "localhost"
-    talks_dir = base / (read.text("series", data, "talks_dir") or "talks")
-    templates = read.text("series", data, "templates_dir")
+        sender = _one_address(mail["from"])[0] if isinstance(mail.get("from"), str) else None
+        domain = sender.domain if sender else "localhost"
+    talks_dir = base / (read.place("series", data, "talks_dir") or "talks")
+    templates = read.place("series", data, "templates_dir")
     templates_dir = base / templates if templates else None
     if templates_dir and not templates_dir.is_dir():
         read.problem("series", "templates_dir", f'"templates_dir": no such folder {templates_dir}')
@@ -312,7 +400,7 @@ def _load_mail(read: _Reader, data: dict) -> Mail | None:
         raw_to = []
     to = tuple(a for a in (read.address("mail", "to", v) for v in raw_to) if a)
     reply_to = read.address("mail", "reply_to", data["reply_to"]) if "reply_to" in data else None
-    approved = read.text("mail", data, "approved_password_env")
+    approved = read.variable("mail", data, "approved_password_env")
     max_size = read.convert("mail", data, "max_size", _parse_size, 40 * 1024)
     if sender is None or not to:
         return None
@@ -335,8 +423,12 @@ def _load_messages(read: _Reader, tables: Any) -> tuple[MessageRule, ...]:
         at = read.convert("messages", table, "at", parse_time_of_day, index=index)
         if kind is None or before is None:
             continue
-        if not _KIND.fullmatch(kind):
-            read.problem("messages", "kind", f'"kind" {kind!r} must be a lower-case name like "reminder"', index)
+        if not _KIND.fullmatch(kind) or len(kind) > MAX_KIND:
+            read.problem("messages", "kind", f'"kind" {shown(kind)} must be a lower-case name like "reminder" '
+                                             f"of at most {MAX_KIND} characters", index)
+        elif not before:
+            read.problem("messages", "before", f'"before" {table["before"]!r}: a message must go out before '
+                                               "its talk (at 0s it would always be missed)", index)
         elif kind in AUTOMATIC_KINDS:
             read.problem("messages", "kind", f'"{kind}" messages are sent automatically when a talk '
                                              "changes; they need no [[messages]] entry", index)
@@ -345,7 +437,8 @@ def _load_messages(read: _Reader, tables: Any) -> tuple[MessageRule, ...]:
         elif kind == "announcement" and any(r.kind == kind for r in rules):
             read.problem("messages", "kind", "only one announcement per talk (use a reminder kind for more)", index)
         else:
-            rules.append(MessageRule(kind=kind, before=before, at=at, before_text=str(table["before"])))
+            rules.append(MessageRule(kind=kind, before=before, at=at, before_text=str(table["before"]),
+                                     line=read.lines.of("messages", "kind", index)))
     return tuple(rules)
 
 
@@ -357,18 +450,29 @@ def _load_smtp(read: _Reader, data: dict, base: Path, required: bool) -> Smtp | 
     host = read.text("smtp", data, "host", required=True)
     security = data.get("security", "starttls")
     if security not in ("starttls", "tls", "none"):
-        read.problem("smtp", "security", f'"security" must be "starttls", "tls" or "none", not {security!r}')
+        read.problem("smtp", "security",
+                     f'"security" must be "starttls", "tls" or "none", not {shown(security)}')
+        security = "starttls"
     port = data.get("port", {"starttls": 587, "tls": 465}.get(security, 25))
-    if not isinstance(port, int) or not 0 < port < 65536:
-        read.problem("smtp", "port", f'"port" must be a number from 1 to 65535, not {port!r}')
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        read.problem("smtp", "port", f'"port" must be a whole number from 1 to 65535, not {shown(port)}')
+    if host is not None and not is_host_name(host) and not _is_ip_address(host):
+        read.problem("smtp", "host", f'"host": {shown(host)} is not a host name or address')
     username = read.text("smtp", data, "username")
-    password_env = read.text("smtp", data, "password_env")
+    password_env = read.variable("smtp", data, "password_env")
     secret = load_secret_sources(read, data, username, password_env)
+    if username and security == "none":
+        read.problem("smtp", "username", '"username" needs security "starttls" or "tls": '
+                                         "a password is never sent over a connection in clear")
     ca_text = read.text("smtp", data, "ca_file")
     ca_file = base / ca_text if ca_text else None
     if ca_file and not ca_file.is_file():
         read.problem("smtp", "ca_file", f'"ca_file": no such file {ca_file}')
     timeout = read.convert("smtp", data, "timeout", parse_duration, timedelta(seconds=30))
+    if timeout > MAX_TIMEOUT:
+        read.problem("smtp", "timeout",
+                     f'"timeout" {data["timeout"]!r} is over an hour: a pass would wait that long')
+        timeout = timedelta(seconds=30)
     if host is None:
         return None
     return Smtp(host=host, port=port, security=security, username=username, password_env=password_env,

@@ -14,6 +14,8 @@ class Reader(Protocol):
 
     def text(self, table: str, data: dict, key: str, required: bool = False, index: int = 0) -> str | None: ...
 
+    def variable(self, table: str, data: dict, key: str) -> str | None: ...
+
 _PASSWORD_SOURCES = ("password_env", "password_command", "keyring")
 _PROVIDERS = {"microsoft": ("oauth2_client_id",), "google": ("oauth2_client_id", "oauth2_client_secret_env")}
 
@@ -43,7 +45,7 @@ def load_secret_sources(read: Reader, data: dict, username: str | None, password
              "oauth2_provider": read.text("smtp", data, "oauth2_provider"),
              "oauth2_client_id": read.text("smtp", data, "oauth2_client_id"),
              "oauth2_tenant": read.text("smtp", data, "oauth2_tenant") or "organizations",
-             "oauth2_client_secret_env": read.text("smtp", data, "oauth2_client_secret_env")}
+             "oauth2_client_secret_env": read.variable("smtp", data, "oauth2_client_secret_env")}
     given = [key for key in _PASSWORD_SOURCES if key in data]
     if found["auth"] not in ("password", "oauth2"):
         read.problem("smtp", "auth", f'"auth" must be "password" or "oauth2", not {found["auth"]!r}')

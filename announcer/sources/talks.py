@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from announcer.errors import Problem
 from announcer.sources.config import Series, did_you_mean
 from announcer.sources.timing import is_ambiguous, load_zone, localize, parse_duration
+from announcer.sources.values import MAX_ID, MAX_LINE, MAX_URL, shown
 from announcer.sources.yamlfile import LineDict, read_yaml
 
 STATUSES = ("confirmed", "tentative", "cancelled")
@@ -33,6 +34,7 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _LINK = re.compile(r"(https?://|mailto:)\S+")
 _TIME_ONLY = re.compile(r"\d{1,2}:\d{2}(:\d{2})?")
 EXAMPLE_START = "2027-02-21 14:00"
+YEARS = range(1900, 3000)  # a talk's year: far from datetime's limits, which a zone or a schedule would cross
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,9 @@ class TalkFile:
 def load_talk_file(path: Path, series: Series) -> TalkFile:
     """Load one talks file: a single talk, or several under `talks:` with shared defaults."""
     result = TalkFile(path)
+    if path.is_symlink() and not _inside(path, series.talks_dir):
+        result.problems.append(Problem(path, 1, "a symbolic link to a file outside the talks folder: not read"))
+        return result
     document, result.problems = read_yaml(path)
     if result.problems:
         return result
@@ -149,6 +154,14 @@ def load_talk_file(path: Path, series: Series) -> TalkFile:
     return result
 
 
+def _inside(link: Path, folder: Path) -> bool:
+    """Whether a symbolic link leads to a file inside the folder."""
+    try:
+        return link.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):  # a loop of links
+        return False
+
+
 def _add_talk(result: TalkFile, data: LineDict, default_id: str, series: Series,
               course: LineDict | None = None) -> None:
     reader = _TalkReader(result.path, data, course)
@@ -181,23 +194,29 @@ class _TalkReader:
     def problem(self, key: str, message: str, warning: bool = False) -> None:
         self.problems.append(Problem(self.path, self.line(key), message, warning))
 
-    def text(self, key: str, value: Any = None, one_line: bool = False, where: str = "") -> str | None:
+    def text(self, key: str, value: Any = None, one_line: bool = False, where: str = "",
+             limit: int = MAX_LINE) -> str | None:
         value = self.data.get(key) if value is None and not where else value
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        if (isinstance(value, bool) or not isinstance(value, (str, int, float))
+                or isinstance(value, int) and abs(value) >= 10 ** 100):
             self.problem(key, f'"{where or key}" must be text; put it in quotes')
             return None
         value = str(value).strip()
-        if one_line and ("\n" in value or "\r" in value):
+        if one_line and "\n" in value:
             self.problem(key, f'"{where or key}" must be on one line (it goes into mail headers)')
+            return None
+        if one_line and len(value) > limit:
+            self.problem(key, f'"{where or key}" is {len(value)} characters long: at most {limit}'
+                              + (" (it goes into mail headers)" if limit == MAX_LINE else ""))
             return None
         return value or None
 
     def link(self, key: str, value: Any = None, where: str = "") -> str | None:
-        url = self.text(key, value, one_line=True, where=where)
+        url = self.text(key, value, one_line=True, where=where, limit=MAX_URL)
         if url and not _LINK.fullmatch(url):
-            self.problem(key, f'"{where or key}" must be an http(s) or mailto link, not {url!r}')
+            self.problem(key, f'"{where or key}" must be an http(s) or mailto link, not {shown(url)}')
             return None
         return url
 
@@ -205,10 +224,13 @@ class _TalkReader:
         for key in self.data:
             if key not in TALK_KEYS:
                 self.problem(key, f'unknown key "{key}"{_key_hint(key)}')
-        talk_id = self.text("id", one_line=True) or default_id
+        talk_id = self.text("id") or default_id  # one line and its length: checked below
         self.text("source_uid", one_line=True)
         if not _ID.fullmatch(talk_id):
-            self.problem("id", f'id {talk_id!r} may hold only letters, digits, ".", "_" and "-"')
+            self.problem("id", f'id {shown(talk_id)} may hold only letters, digits, ".", "_" and "-"')
+        elif len(talk_id) > MAX_ID:
+            self.problem("id", f"id {shown(talk_id)} is {len(talk_id)} characters long: at most {MAX_ID} "
+                               "(it names the preview's files)")
         zone = series.timezone
         if "timezone" in self.data:
             try:
@@ -219,7 +241,7 @@ class _TalkReader:
         end = self.end(start, zone, series)
         status = self.text("status") or "confirmed"
         if status not in STATUSES:
-            self.problem("status", f'status {status!r} must be one of {", ".join(STATUSES)}'
+            self.problem("status", f'status {shown(status)} must be one of {", ".join(STATUSES)}'
                                    f"{did_you_mean(status, STATUSES)}")
         talk = None
         speakers = self.speakers()
@@ -266,7 +288,7 @@ class _TalkReader:
                 self.problem(key, f'a talk needs "start", e.g. start: {EXAMPLE_START}')
             return None
         if isinstance(value, bool) or isinstance(value, (int, float)):
-            self.problem(key, f'"{key}: {value}" was read as a number (YAML turns a bare 14:00 into 840): '
+            self.problem(key, f'"{key}: {shown(value)}" was read as a number (YAML turns a bare 14:00 into 840): '
                               f"write the date and time, e.g. {key}: {EXAMPLE_START}")
             return None
         if isinstance(value, datetime):
@@ -274,17 +296,23 @@ class _TalkReader:
         elif isinstance(value, date):
             self.problem(key, f'"{key}" has a date but no time: write e.g. {key}: {value} 14:00')
             return None
+        elif not isinstance(value, str):
+            self.problem(key, f'"{key}" must be a date and time like {EXAMPLE_START}')
+            return None
         else:
-            text = str(value).strip()
+            text = value.strip()
             if _TIME_ONLY.fullmatch(text):
                 self.problem(key, f'"{key}: {text}" is a time without a date: write e.g. {key}: 2027-02-21 {text}')
                 return None
             try:
                 moment = datetime.fromisoformat(text)
             except ValueError:
-                self.problem(key, f'"{key}": {text!r} is not a date and time like {EXAMPLE_START} '
+                self.problem(key, f'"{key}": {shown(text)} is not a date and time like {EXAMPLE_START} '
                                   "or 2027-02-21T14:00-05:00")
                 return None
+        if moment.year not in YEARS:
+            self.problem(key, f'"{key}": the year {moment.year} is not between {YEARS.start} and {YEARS.stop - 1}')
+            return None
         if moment.tzinfo is not None:
             return moment.astimezone(zone)
         try:
@@ -303,7 +331,9 @@ class _TalkReader:
             return None
         if "end" in self.data:
             end = self.moment("end", zone)
-            if start is not None and end is not None and end <= start:
+            # As instants: in the autumn fold 01:30 EST comes after 01:30 EDT, while datetimes
+            # of one zone compare by their wall-clock times.
+            if start is not None and end is not None and end.astimezone(timezone.utc) <= start.astimezone(timezone.utc):
                 self.problem("end", f"end {end:%Y-%m-%d %H:%M} is not after start {start:%Y-%m-%d %H:%M}")
                 return None
             return end

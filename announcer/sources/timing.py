@@ -7,20 +7,25 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from announcer.errors import AnnouncerError
+from announcer.sources.values import shown
 
 _DURATION = re.compile(r"(\d+)\s*([wdhms])")
 _UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _TIME_OF_DAY = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+MAX_DURATION = timedelta(weeks=520)  # ten years: longer is a typo, and would overflow the dates it moves
 
 
 def parse_duration(text: str) -> timedelta:
     """Parse `90s`, `30m`, `1h30m`, `7d`, `2w` into a timedelta (ValueError if malformed)."""
     if not isinstance(text, str):
-        raise ValueError(f"a duration is a quoted string like \"1h30m\", not {text!r}")
+        raise ValueError(f"a duration is a quoted string like \"1h30m\", not {shown(text)}")
     compact = text.strip().lower().replace(" ", "")
-    if not compact or _DURATION.sub("", compact):
-        raise ValueError(f"{text!r} is not a duration: write e.g. \"90s\", \"30m\", \"1h30m\", \"7d\", \"2w\"")
-    return timedelta(seconds=sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(compact)))
+    if not compact or _DURATION.sub("", compact) or len(compact) > 40:
+        raise ValueError(f"{shown(text)} is not a duration: write e.g. \"90s\", \"30m\", \"1h30m\", \"7d\", \"2w\"")
+    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(compact))
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"{shown(text)} is longer than ten years")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(span: timedelta) -> str:
@@ -37,8 +42,8 @@ def format_duration(span: timedelta) -> str:
 def parse_time_of_day(text: str) -> time:
     """Parse a quoted `HH:MM` (ValueError explains an unquoted YAML/TOML number)."""
     if not isinstance(text, str) or not _TIME_OF_DAY.fullmatch(text.strip()):
-        shown = repr(text) if isinstance(text, str) else str(text)
-        raise ValueError(f"{shown} is not a time of day: write it quoted, as \"09:00\"")
+        raise ValueError(f"{text if isinstance(text, time) else shown(text)} is not a time of day: "
+                         'write it quoted, as "09:00"')
     hours, minutes = text.strip().split(":")
     return time(int(hours), int(minutes))
 
@@ -47,8 +52,8 @@ def load_zone(name: str) -> ZoneInfo:
     """The IANA zone of that name (ValueError if unknown)."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ValueError(f"unknown timezone {name!r}: use an IANA name such as \"America/New_York\"") from None
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):  # OSError: a name too long for a file
+        raise ValueError(f"unknown timezone {shown(name)}: use an IANA name such as \"America/New_York\"") from None
 
 
 def is_ambiguous(local: datetime) -> bool:
