@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from announcer.compose.fill import paragraphs
 from announcer.compose.markdown import markdown_text
-from announcer.compose.wording import when
+from announcer.compose.wording import elsewhere, when
 from announcer.sources.config import Config
 from announcer.sources.talks import Talk
 
@@ -29,7 +29,8 @@ def summary(talk: Talk, series_name: str) -> str:
 def description(config: Config, talk: Talk, cancelled: bool = False) -> str:
     """The talk in plain text, with its links, for DESCRIPTION."""
     lines = ["CANCELLED"] if cancelled else []
-    lines += [talk.speaker_line, talk.title or "TBA", "", when(talk)]
+    also = elsewhere(talk.start.astimezone(talk.timezone), config.series.also_show)
+    lines += [talk.speaker_line, talk.title or "TBA", "", when(talk) + (f" · {also}" if also else "")]
     lines += [talk.location] if talk.location else []
     lines += paragraphs(talk.notes) if talk.notes else []
     if talk.online_url:

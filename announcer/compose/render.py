@@ -5,6 +5,7 @@ from __future__ import annotations
 import traceback
 import types
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path, PurePath
@@ -17,7 +18,17 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from announcer import __version__
 from announcer.compose.fill import WIDTH, field, paragraphs, wrap
 from announcer.compose.markdown import markdown_html, markdown_text, one_line
-from announcer.compose.wording import clock, describe_changes, long_date, short_date, span, when, when_short, zone_name
+from announcer.compose.wording import (
+    clock,
+    describe_changes,
+    elsewhere,
+    long_date,
+    short_date,
+    span,
+    when,
+    when_short,
+    zone_name,
+)
 from announcer.errors import InputError, Problem
 from announcer.plan import Change
 from announcer.sources.config import Config
@@ -139,6 +150,13 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
         return None
 
 
+@jinja2.pass_context
+def _elsewhere(context: jinja2.runtime.Context, value: Talk | datetime) -> str:
+    """`talk|elsewhere` (or a time's): its start in the series' `also_show` zones ("" for none)."""
+    start = value.start.astimezone(value.timezone) if isinstance(value, Talk) else value
+    return elsewhere(start, context["series"].also_show)
+
+
 @lru_cache(maxsize=32)
 def _environment(templates_dir: Path | None) -> jinja2.Environment:
     env = _Environment(
@@ -153,7 +171,8 @@ def _environment(templates_dir: Path | None) -> jinja2.Environment:
     )
     env.filters.update(when=when, when_short=when_short, long_date=long_date, short_date=short_date,
                        clock=clock, zone_name=zone_name, wrap=wrap, markdown_text=markdown_text,
-                       markdown_html=markdown_html, one_line=one_line, paragraphs=paragraphs)
+                       markdown_html=markdown_html, one_line=one_line, paragraphs=paragraphs,
+                       elsewhere=_elsewhere)
     for gadget in ("lipsum", "cycler", "joiner"):  # no message needs them; escapes start from them
         del env.globals[gadget]
     env.globals.update(field=field, wrap=wrap, span=span, width=WIDTH)

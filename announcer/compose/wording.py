@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from announcer.plan import Change
 from announcer.sources.talks import Talk
@@ -71,6 +72,21 @@ def when_short(talk: Talk) -> str:
     """"Tue 21 Feb, 2:00 pm", for subjects."""
     start = talk.start.astimezone(talk.timezone)
     return f"{short_date(start)}, {clock(start)}"
+
+
+def elsewhere(moment: datetime, zones: Iterable[ZoneInfo]) -> str:
+    """The same instant in other zones: "19:00 GMT · 00:30 IST, Mon 22 Feb" ("" for none).
+
+    24-hour clocks (read the world over); a zone's date is named where it is not the day of
+    `moment` in its own zone (a late-evening New York talk is the next morning in Kolkata).
+    """
+    day = moment.date()
+    parts = []
+    for zone in zones:
+        there = moment.astimezone(zone)
+        text = f"{there:%H:%M} {zone_name(there)}"
+        parts.append(text if there.date() == day else f"{text}, {short_date(there)}")
+    return " · ".join(parts)
 
 
 def _instant(value: str | None, fallback: datetime, talk: Talk) -> datetime:
