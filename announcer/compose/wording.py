@@ -63,6 +63,20 @@ def span(start: datetime, end: datetime) -> str:
     return f"{long_date(start)}, {clock(start)}-{clock(end)} {zone_name(end)}"
 
 
+def dates(talk: Talk, short: bool = False) -> str:
+    """The days a talk (a course) spans, in its zone: "Monday 5 - Friday 9 April 2027", or
+    short "Mon 5 - Fri 9 Apr"; one day's date alone."""
+    start, end = talk.start.astimezone(talk.timezone), talk.end.astimezone(talk.timezone)
+    first, last = (short_date(start), short_date(end)) if short else (long_date(start), long_date(end))
+    if start.date() == end.date():
+        return first
+    if short:  # "Mon 5 Apr": drop the month when it is the same
+        return f"{first.rsplit(' ', 1)[0] if start.month == end.month else first} - {last}"
+    if start.year == end.year:  # "Monday 5 April 2027": drop the year, and the month when it is the same
+        first = first.rsplit(" ", 2 if start.month == end.month else 1)[0]
+    return f"{first} - {last}"
+
+
 def when(talk: Talk) -> str:
     """The talk's date, times and zone, in its own zone."""
     return span(talk.start.astimezone(talk.timezone), talk.end.astimezone(talk.timezone))

@@ -28,7 +28,7 @@ from announcer.plan import (
 )
 from announcer.sources.config import Config
 from announcer.sources.series import Loaded
-from announcer.sources.talks import Talk
+from announcer.sources.talks import Talk, with_course_posts
 
 if TYPE_CHECKING:  # the transports import smtplib and ssl: only a send needs them
     from announcer.deliver.transport import Transport
@@ -153,7 +153,7 @@ class Dispatcher:
             result.stopped_by, result.refused_login = refused.waiting(), refused
             self.log(f"login skipped: {result.stopped_by}")
             return result
-        talks = {talk.id: talk for talk in self.talks}
+        talks = with_course_posts(self.talks)
         with self.transport:
             for message in messages:
                 if self.stopping():
@@ -187,7 +187,7 @@ class Dispatcher:
         """
         if mode == Mode.FORCE:
             message = replace(message, message_id=fresh_message_id(message.key, self.config.series.domain, now))
-        talk = talk or next(t for t in self.talks if t.id == message.talk_id)
+        talk = talk or with_course_posts(self.talks)[message.talk_id]
         try:
             email = self.build(talk, message, now)
         except AnnouncerError as error:
