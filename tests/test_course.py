@@ -249,6 +249,19 @@ def test_a_session_added_after_the_course_post_is_announced_on_its_own(tmp_path)
     assert "hanin-1  announcement" not in cli(config, "plan", "--all", "--now", "2027-03-09T10:00-05:00").stdout
 
 
+def test_a_tentative_session_is_left_out_of_the_post_and_announced_once_confirmed(tmp_path):
+    tentative = DST_COURSE.replace("    location: Eck 202\n", "    location: Eck 202\n    status: tentative\n")
+    config = series(tmp_path, tentative)
+    assert cli(config, "send", "--due", "--now", SENT).exit_code == 0
+    [post] = outbox(tmp_path)
+    assert [str(e["UID"]) for e in events(post)] == ["hanin-1@seminar.example.org"]
+    assert "Lecture 2" not in text_of(post)
+    (tmp_path / "talks" / "hanin.yaml").write_text(DST_COURSE, encoding="utf-8")   # confirmed now
+    result = cli(config, "send", "--due", "--now", "2027-03-09T10:00-05:00")
+    assert "sent      hanin-2 announcement" in result.stdout
+    assert outbox(tmp_path)[1]["In-Reply-To"] == post["Message-ID"]
+
+
 def test_the_feed_keeps_one_event_per_session(tmp_path):
     config = series(tmp_path)
     result = cli(config, "calendar", "--now", "2027-03-01T00:00Z")

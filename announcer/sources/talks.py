@@ -218,15 +218,17 @@ def course_posts(talks: list[Talk]) -> list[Talk]:
     """The course posts of these talks: one Talk per course, holding its sessions (SPEC 8.5).
 
     A post's id, title, speakers, abstract, notes and links are the course's; it runs from its
-    first session's start to its last one's end; it has no place of its own (its sessions do).
+    first listed session's start to the last one's end; it has no place of its own (its sessions do).
     """
     by_course: dict[Course, list[Talk]] = {}
     for talk in talks:
         if talk.course is not None:
             by_course.setdefault(talk.course, []).append(talk)
     posts = []
-    for course, sessions in by_course.items():
-        sessions.sort(key=lambda t: (t.start, t.id))
+    for course, every in by_course.items():
+        # A tentative session is not announced (SPEC 2.2): once confirmed, after the post went
+        # out, it is announced on its own (plan.py). A course of tentative sessions is tentative.
+        sessions = sorted([t for t in every if t.status != "tentative"] or every, key=lambda t: (t.start, t.id))
         statuses = {t.status for t in sessions}
         status = next(s for s in STATUSES if s in statuses)  # confirmed if any session is
         posts.append(Talk(
