@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -88,7 +89,8 @@ def when_short(talk: Talk) -> str:
     return f"{short_date(start)}, {clock(start)}"
 
 
-def elsewhere(moment: datetime, zones: Iterable[ZoneInfo]) -> str:
+@lru_cache(maxsize=4096)  # a talk's every message asks twice (text and HTML)
+def elsewhere(moment: datetime, zones: tuple[ZoneInfo, ...]) -> str:
     """The same instant in other zones: "19:00 GMT · 00:30 IST, Mon 22 Feb" ("" for none).
 
     24-hour clocks (read the world over); a zone's date is named where it is not the day of
