@@ -117,6 +117,15 @@ def test_announce_takes_only_together_and_needs_the_courses_name(tmp_path):
                         "of the file"]
 
 
+def test_announce_in_a_one_talk_file_says_where_it_goes(tmp_path):
+    config = load_config(series(tmp_path))
+    path = tmp_path / "talks" / "one.yaml"
+    path.write_text("title: T\nspeaker: S\nstart: 2027-03-20 14:00\nannounce: together\n", encoding="utf-8")
+    assert [str(p) for p in load_talk_file(path, config.series).problems] == [
+        f'{path}:4: unknown key "announce" ("announce: together" goes at the top of a file of several talks, '
+        'beside "talks:")']
+
+
 def test_a_course_named_like_a_talk_is_an_error(tmp_path):
     config = series(tmp_path)
     (tmp_path / "talks" / "other.yaml").write_text("id: hanin\ntitle: T\nspeaker: S\nstart: 2027-03-20 14:00\n",

@@ -256,6 +256,8 @@ def _add_talk(result: TalkFile, data: LineDict, default_id: str, series: Series,
 def _key_hint(key: object) -> str:
     """Where an unknown talk key belongs: ' (did you mean "location"?)', or links: {video: ...}."""
     name = str(key).casefold()
+    if name == "announce":
+        return ' ("announce: together" goes at the top of a file of several talks, beside "talks:")'
     if name in LINK_NAMES:
         return f" (did you mean links: {{{key}: ...}}?)"
     if name in KEY_HINTS:
