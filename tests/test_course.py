@@ -15,7 +15,8 @@ from announcer.cli import app
 from announcer.compose.render import Renderer
 from announcer.plan import message_id_for, plan_messages
 from announcer.sources.config import load_config
-from announcer.sources.talks import course_posts, load_talk_file, load_talks
+from announcer.sources.courses import course_posts
+from announcer.sources.talks import load_talk_file, load_talks
 
 from conftest import write_config
 from golden_files import assert_golden

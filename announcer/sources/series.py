@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from announcer.errors import AnnouncerError, InputError
 from announcer.sources.config import Config, did_you_mean, find_config, load_config
-from announcer.sources.talks import Talk, TalkSet, load_talks, with_course_posts
+from announcer.sources.courses import with_course_posts
+from announcer.sources.talks import Talk, TalkSet, load_talks
 
 
 @dataclass

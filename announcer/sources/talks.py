@@ -214,36 +214,6 @@ def _make_course(result: TalkFile, defaults: LineDict) -> None:
     result.talks = [replace(talk, course=course) for talk in result.talks]
 
 
-def course_posts(talks: list[Talk]) -> list[Talk]:
-    """The course posts of these talks: one Talk per course, holding its sessions (SPEC 8.5).
-
-    A post's id, title, speakers, abstract, notes and links are the course's; it runs from its
-    first listed session's start to the last one's end; it has no place of its own (its sessions do).
-    """
-    by_course: dict[Course, list[Talk]] = {}
-    for talk in talks:
-        if talk.course is not None:
-            by_course.setdefault(talk.course, []).append(talk)
-    posts = []
-    for course, every in by_course.items():
-        # A tentative session is not announced (SPEC 2.2): once confirmed, after the post went
-        # out, it is announced on its own (plan.py). A course of tentative sessions is tentative.
-        sessions = sorted([t for t in every if t.status != "tentative"] or every, key=lambda t: (t.start, t.id))
-        statuses = {t.status for t in sessions}
-        status = next(s for s in STATUSES if s in statuses)  # confirmed if any session is
-        posts.append(Talk(
-            id=course.id, title=course.title, speakers=course.speakers, start=sessions[0].start,
-            end=max(t.end for t in sessions), timezone=sessions[0].timezone, location=None, online_url=None,
-            abstract=course.abstract, notes=course.notes, links=course.links, status=status, url=course.url,
-            path=course.path, line=course.line, sessions=tuple(sessions)))
-    return posts
-
-
-def with_course_posts(talks: list[Talk]) -> dict[str, Talk]:
-    """Talks and course posts by id: what a planned message's TALK names."""
-    return {talk.id: talk for talk in [*talks, *course_posts(talks)]}
-
-
 def _add_talk(result: TalkFile, data: LineDict, default_id: str, series: Series,
               course: LineDict | None = None) -> None:
     reader = _TalkReader(result.path, data, course)
@@ -495,11 +465,11 @@ def combine(files: list[TalkFile]) -> TalkSet:
                 continue
             seen[talk.id] = talk
             talks.append(talk)
-    for post in course_posts(talks):
-        if post.id in seen:
-            talk = seen[post.id]
-            problems.append(Problem(post.path, post.line, f'the course "{post.id}" (the file\'s name) is also a talk '
-                                                          f"id, at {talk.path}:{talk.line}: rename one of them"))
+    for course in dict.fromkeys(talk.course for talk in talks if talk.course):
+        if course.id in seen:
+            talk = seen[course.id]
+            problems.append(Problem(course.path, course.line, f'the course "{course.id}" (the file\'s name) is also '
+                                                              f"a talk id, at {talk.path}:{talk.line}: rename one of them"))
     talks.sort(key=lambda t: (t.start, t.id))
     return TalkSet(talks=talks, problems=problems, files={f.path: f for f in files})
 
