@@ -272,12 +272,17 @@ def test_a_tentative_session_is_left_out_of_the_post_and_announced_once_confirme
     assert outbox(tmp_path)[1]["In-Reply-To"] == post["Message-ID"]
 
 
-def test_the_feed_keeps_one_event_per_session(tmp_path):
+def test_the_feed_and_the_page_keep_one_event_and_row_per_session(tmp_path):
     config = series(tmp_path)
     result = cli(config, "calendar", "--now", "2027-03-01T00:00Z")
     assert result.exit_code == 0, result.output
     uids = [str(e["UID"]) for e in Calendar.from_ical(result.stdout).walk("VEVENT")]
     assert uids == ["hanin-1@seminar.example.org", "hanin-2@seminar.example.org"]
+    result = cli(config, "site", "--out", str(tmp_path / "site"), "--now", "2027-03-01T00:00Z")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert page.count("<tr class=") == 2 and 'id="hanin-1"' in page and 'id="hanin-2"' in page
+    assert 'id="hanin"' not in page
 
 
 def test_course_sessions_in_several_zones_name_the_day_where_it_differs(tmp_path):
