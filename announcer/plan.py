@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from announcer.errors import Problem
 from announcer.sources.config import Config, MessageRule
+from announcer.sources.courses import course_posts
 from announcer.sources.talks import Talk
 from announcer.sources.timing import due_time, format_duration
 
@@ -79,6 +80,7 @@ class PlannedMessage:
     message_id: str           # "<...@domain>", deterministic from the key
     thread_id: str | None     # the announcement's Message-ID (None for the announcement)
     changes: tuple[Change, ...] = ()
+    sequences: tuple[int, ...] = ()   # a course post's: the SEQUENCE of each session's event
 
 
 @dataclass(frozen=True)
@@ -186,14 +188,18 @@ def plan_messages(config: Config, talks: list[Talk], records: dict[str, Record],
     """
     planned: list[PlannedMessage] = []
     domain = config.series.domain
-    for talk in talks:
+    posts = course_posts(talks)
+    for talk in [*talks, *posts]:
         closes = talk.start.astimezone(timezone.utc)
-        last = announced.get(talk.id)
+        last = None if talk.sessions else announced.get(talk.id)
         changes = changes_between(last.facts, talk.facts) if last else ()
         sequence = invite_sequence(talk, last)
-        thread = records.get(f"{talk.id}/announcement")
+        # A course's sessions thread under the course post, which announces them (SPEC 8.5).
+        announcement_key = f"{talk.course.id if talk.course else talk.id}/announcement"
+        thread = records.get(announcement_key)
         thread_id = (thread.message_id if thread and thread.message_id
-                     else message_id_for(f"{talk.id}/announcement", domain))
+                     else message_id_for(announcement_key, domain))
+        sequences = tuple(invite_sequence(s, announced.get(s.id)) for s in talk.sessions)
 
         def add(kind: str, key: str, due: datetime, talk_changes: tuple[Change, ...] = ()) -> None:
             record = records.get(key)
@@ -201,9 +207,12 @@ def plan_messages(config: Config, talks: list[Talk], records: dict[str, Record],
                 talk_id=talk.id, kind=kind, key=key, due=due, closes=closes,
                 state=_state(talk, kind, record, due, closes, now, hold_before), sequence=sequence,
                 message_id=record.message_id if record and record.message_id else message_id_for(key, domain),
-                thread_id=None if kind == "announcement" else thread_id, changes=talk_changes))
+                thread_id=None if key == announcement_key else thread_id, changes=talk_changes,
+                sequences=sequences))
 
         for rule in config.messages:
+            if (talk.sessions or talk.course) and not _own_message(talk, rule.kind, records, last):
+                continue
             add(rule.kind, message_key(talk, rule), due_time(talk.start, rule.before, rule.at, config.series.timezone))
         if changes:
             if talk.status == "cancelled":
@@ -212,7 +221,7 @@ def plan_messages(config: Config, talks: list[Talk], records: dict[str, Record],
                 add("update", f"{talk.id}/update/{sequence}", now, changes)
 
     planned_keys = {m.key for m in planned}
-    known = {t.id for t in talks}
+    known = {t.id for t in talks} | {post.id for post in posts}
     history = []
     for record in records.values():
         if record.key not in planned_keys and record.talk_id in known:
@@ -228,6 +237,21 @@ def plan_messages(config: Config, talks: list[Talk], records: dict[str, Record],
                 "will be sent for it (to cancel it, keep its file and set status: cancelled)"
                 for talk_id in sorted(set(announced) - known - {r.old for r in renames.values()})]
     return Plan(planned, history, warnings, {talk_id: r.problem for talk_id, r in renames.items()}, hold_before)
+
+
+def _own_message(talk: Talk, kind: str, records: dict[str, Record], last: Announced | None) -> bool:
+    """Whether a course post or session has a message of this kind of its own.
+
+    A course post is only an announcement. A session has every other kind, and its own
+    announcement only when it was added after the course post went out (the post did not list
+    it, so the list hears of it in a post of its own, threaded under the course's).
+    """
+    if talk.sessions:
+        return kind == "announcement"
+    if kind != "announcement":
+        return True
+    post = records.get(f"{talk.course.id}/announcement")
+    return last is None and post is not None and post.state == State.SENT
 
 
 @dataclass(frozen=True)

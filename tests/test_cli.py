@@ -338,7 +338,7 @@ def test_check_and_preview_flag_the_same_messages_as_too_large(tmp_path, limit):
 def test_check_builds_the_first_message_of_each_kind_in_full(tmp_path, monkeypatch):
     # What only building a message meets (here an invite that cannot be made) reaches check
     # through the first message of each kind; a message whose size is safe is not built.
-    def failing_invite(config, talk, *, method, sequence, now):
+    def failing_invite(config, talk, *, method, sequence, now, sequences=()):
         raise AnnouncerError(f"no invite for {talk.id}")
 
     monkeypatch.setattr("announcer.compose.message.build_invite", failing_invite)
@@ -352,7 +352,7 @@ def test_check_builds_the_first_message_of_each_kind_in_full(tmp_path, monkeypat
 
 
 def test_check_builds_the_next_message_of_a_kind_whose_first_fails_to_render(tmp_path, monkeypatch):
-    def failing_invite(config, talk, *, method, sequence, now):
+    def failing_invite(config, talk, *, method, sequence, now, sequences=()):
         raise AnnouncerError(f"no invite for {talk.id}")
 
     monkeypatch.setattr("announcer.compose.message.build_invite", failing_invite)

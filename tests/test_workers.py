@@ -120,7 +120,7 @@ def test_check_and_preview_say_the_same_on_every_core_as_in_one_process(tmp_path
 
 @linux
 def test_check_builds_one_message_of_each_kind_in_full_whichever_worker_has_it(tmp_path, monkeypatch, two_workers):
-    def failing_invite(config, talk, *, method, sequence, now):
+    def failing_invite(config, talk, *, method, sequence, now, sequences=()):
         raise AnnouncerError(f"no invite for {talk.id}")
 
     monkeypatch.setattr("announcer.compose.message.build_invite", failing_invite)

@@ -17,6 +17,7 @@ from announcer.errors import AnnouncerError, InputError, Problem
 from announcer.plan import PlannedMessage
 from announcer.run.workers import in_chunks
 from announcer.sources.config import AUTOMATIC_KINDS
+from announcer.sources.courses import with_course_posts
 from announcer.sources.series import Loaded, load_series
 from announcer.sources.talks import Talk
 from announcer.sources.timing import parse_now
@@ -49,7 +50,7 @@ def check_series(config_option: str | None, now_text: str | None) -> Report:
     problems = list(loaded.talkset.problems)
     problems += [Problem(config.series.talks_dir, None, text, warning=True) for text in plan.warnings]
     problems += plan.renames.values()  # whatever the time: nothing is sent for such a talk
-    talks = {t.id: t for t in loaded.talks}
+    talks = with_course_posts(loaded.talks)
     planned = upcoming(plan, now)  # what `plan` lists: one count, one truth
     for message in planned:
         talk = talks[message.talk_id]
@@ -83,7 +84,7 @@ class MessageChecker:
         from announcer.compose.render import Renderer
 
         self.config = loaded.config
-        self.talks = {talk.id: talk for talk in loaded.talks}
+        self.talks = with_course_posts(loaded.talks)
         self.now = now
         self.renderer = Renderer(loaded.config)
         self.approved = approved_password(loaded.config, preview=True)

@@ -1,4 +1,4 @@
-"""The ICS invite for a talk (SPEC 4.2): one VEVENT, times in UTC, built with icalendar."""
+"""The ICS invite for a talk (SPEC 4.2): one VEVENT (one a session for a course post), times in UTC."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from announcer.compose.fill import paragraphs
 from announcer.compose.markdown import markdown_text
-from announcer.compose.wording import when
+from announcer.compose.wording import elsewhere, when
 from announcer.sources.config import Config
 from announcer.sources.talks import Talk
 
@@ -29,7 +29,8 @@ def summary(talk: Talk, series_name: str) -> str:
 def description(config: Config, talk: Talk, cancelled: bool = False) -> str:
     """The talk in plain text, with its links, for DESCRIPTION."""
     lines = ["CANCELLED"] if cancelled else []
-    lines += [talk.speaker_line, talk.title or "TBA", "", when(talk)]
+    also = elsewhere(talk.start.astimezone(talk.timezone), config.series.also_show)
+    lines += [talk.speaker_line, talk.title or "TBA", "", when(talk) + (f" · {also}" if also else "")]
     lines += [talk.location] if talk.location else []
     lines += paragraphs(talk.notes) if talk.notes else []
     if talk.online_url:
@@ -85,8 +86,13 @@ def build_event(config: Config, talk: Talk, *, sequence: int, now: datetime, can
     return event
 
 
-def build_invite(config: Config, talk: Talk, *, method: str, sequence: int, now: datetime) -> bytes:
-    """The calendar for one talk: METHOD PUBLISH, or CANCEL with STATUS:CANCELLED."""
+def build_invite(config: Config, talk: Talk, *, method: str, sequence: int, now: datetime,
+                 sequences: tuple[int, ...] = ()) -> bytes:
+    """The calendar for one talk: METHOD PUBLISH, or CANCEL with STATUS:CANCELLED.
+
+    A course post's calendar holds one event per session (SPEC 8.5), each the session's own (its
+    UID, its SEQUENCE from `sequences`), as the session's own messages carry it.
+    """
     from icalendar import Calendar  # a heavy import: only when building
 
     if method not in METHODS:
@@ -95,5 +101,9 @@ def build_invite(config: Config, talk: Talk, *, method: str, sequence: int, now:
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("method", method)
-    calendar.add_component(build_event(config, talk, sequence=sequence, now=now, cancelled=method == "CANCEL"))
+    if talk.sessions:
+        for session, session_sequence in zip(talk.sessions, sequences or (0,) * len(talk.sessions)):
+            calendar.add_component(build_event(config, session, sequence=session_sequence, now=now))
+    else:
+        calendar.add_component(build_event(config, talk, sequence=sequence, now=now, cancelled=method == "CANCEL"))
     return calendar.to_ical()

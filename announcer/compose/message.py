@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 INVITE_NAME = "invite.ics"
 FIXED_BYTES = 4096  # size_bound: names, part headers and boundaries, with room to spare
+EVENT_BYTES = 1024  # size_bound: the property names of a course post's every event, twice encoded
 
 
 def calendar_method(kind: str) -> str:
@@ -49,17 +50,18 @@ _INVITES: dict[tuple, EncodedInvite] = {}  # the invites of the pass in hand (on
 INVITES_KEPT = 4096  # some MB: a pass may send every announcement before the first reminder
 
 
-def _invite(config: Config, talk: Talk, method: str, sequence: int, now: datetime) -> EncodedInvite:
+def _invite(config: Config, talk: Talk, method: str, sequence: int, now: datetime,
+            sequences: tuple[int, ...] = ()) -> EncodedInvite:
     """build_invite, made once a pass for each talk (its announcement and reminder carry the same)."""
     if _INVITES and next(iter(_INVITES))[-1] != now:
         _INVITES.clear()  # a pass at another time: it stamps another DTSTAMP
     # Everything build_invite reads: the talk and the series (frozen values), the sender, the rest.
-    key = (config.series, str(config.mail.sender), talk, method, sequence, now)
+    key = (config.series, str(config.mail.sender), talk, method, sequence, sequences, now)
     invite = _INVITES.get(key)
     if invite is None:
         if len(_INVITES) >= INVITES_KEPT:
             del _INVITES[next(iter(_INVITES))]  # the oldest
-        data = build_invite(config, talk, method=method, sequence=sequence, now=now)
+        data = build_invite(config, talk, method=method, sequence=sequence, now=now, sequences=sequences)
         invite = _INVITES[key] = EncodedInvite(quoted_printable(data.decode("utf-8")), base64_lines(data))
     return invite
 
@@ -69,7 +71,7 @@ def build_message(config: Config, talk: Talk, planned: PlannedMessage, *, now: d
     """The message exactly as it is sent: headers, text, HTML and the invite twice (SPEC 4.1)."""
     rendered = renderer.render(talk, planned.kind, changes=planned.changes, sequence=planned.sequence)
     method = calendar_method(planned.kind)
-    invite = _invite(config, talk, method, planned.sequence, now)
+    invite = _invite(config, talk, method, planned.sequence, now, planned.sequences)
 
     msg = EmailMessage(policy=POLICY)
     # Set as text, which is what the header objects would be made from (see _Policy).
@@ -150,15 +152,18 @@ def size_bound(config: Config, talk: Talk, planned: PlannedMessage, rendered: Re
       base64 writes 3 bytes in 4 (with a line break in 76). So a byte of a value costs at most
       2.1 x (1.05 + 1.4) = 5.1 bytes, or 1.05 x (3.1 + 1.4) = 4.7 if it is not escaped.
     - Headers: every value four times (RFC 2047 words and folding take less).
-    - FIXED_BYTES for property and header names, part headers and boundaries (about 2 KB).
+    - FIXED_BYTES for property and header names, part headers and boundaries (about 2 KB), and
+      EVENT_BYTES for each more event of a course post (its property names: about 250 bytes, twice).
     tests/test_message.py checks the bound on the example talks and on hostile ones.
     """
     mail = config.mail
-    invite_values = invite_texts(config, talk, calendar_method(planned.kind)).values()
+    invite_values = [value for event in talk.sessions or (talk,)
+                     for value in invite_texts(config, event, calendar_method(planned.kind)).values()]
     header_values = [rendered.subject, str(mail.sender), *map(str, mail.to), str(mail.reply_to or ""),
                      planned.message_id, planned.thread_id or "", planned.thread_id or "", approved or ""]
     return (qp_bound(rendered.text) + qp_bound(rendered.html)
             + 6 * sum(len(value.encode("utf-8")) for value in invite_values)
-            + 4 * sum(len(value.encode("utf-8")) for value in header_values) + FIXED_BYTES)
+            + 4 * sum(len(value.encode("utf-8")) for value in header_values)
+            + FIXED_BYTES + EVENT_BYTES * len(talk.sessions))
 
 

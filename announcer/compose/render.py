@@ -5,6 +5,7 @@ from __future__ import annotations
 import traceback
 import types
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path, PurePath
@@ -17,7 +18,18 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from announcer import __version__
 from announcer.compose.fill import WIDTH, field, paragraphs, wrap
 from announcer.compose.markdown import markdown_html, markdown_text, one_line
-from announcer.compose.wording import clock, describe_changes, long_date, short_date, span, when, when_short, zone_name
+from announcer.compose.wording import (
+    clock,
+    dates,
+    describe_changes,
+    elsewhere,
+    long_date,
+    short_date,
+    span,
+    when,
+    when_short,
+    zone_name,
+)
 from announcer.errors import InputError, Problem
 from announcer.plan import Change
 from announcer.sources.config import Config
@@ -25,6 +37,7 @@ from announcer.sources.talks import Talk
 
 BUILTIN_KINDS = ("announcement", "reminder", "update", "cancellation")
 PARTS = ("subject", "txt", "html")
+COURSE = "course"  # the templates of a course's one announcement
 
 
 @dataclass(frozen=True)
@@ -139,6 +152,13 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
         return None
 
 
+@jinja2.pass_context
+def _elsewhere(context: jinja2.runtime.Context, value: Talk | datetime) -> str:
+    """`talk|elsewhere` (or a time's): its start in the series' `also_show` zones ("" for none)."""
+    start = value.start.astimezone(value.timezone) if isinstance(value, Talk) else value
+    return elsewhere(start, context["series"].also_show)
+
+
 @lru_cache(maxsize=32)
 def _environment(templates_dir: Path | None) -> jinja2.Environment:
     env = _Environment(
@@ -153,7 +173,8 @@ def _environment(templates_dir: Path | None) -> jinja2.Environment:
     )
     env.filters.update(when=when, when_short=when_short, long_date=long_date, short_date=short_date,
                        clock=clock, zone_name=zone_name, wrap=wrap, markdown_text=markdown_text,
-                       markdown_html=markdown_html, one_line=one_line, paragraphs=paragraphs)
+                       markdown_html=markdown_html, one_line=one_line, paragraphs=paragraphs,
+                       elsewhere=_elsewhere, dates=dates)
     for gadget in ("lipsum", "cycler", "joiner"):  # no message needs them; escapes start from them
         del env.globals[gadget]
     env.globals.update(field=field, wrap=wrap, span=span, width=WIDTH)
@@ -190,19 +211,24 @@ class Renderer:
         """Subject, text and HTML of one message of this kind about this talk."""
         context = {"talk": talk, "series": self.series, "kind": kind, "sequence": sequence,
                    "changes": describe_changes(talk, changes)}
-        subject = " ".join(self._render(f"{kind}.subject.j2", kind, context).split())
-        text = self._render(f"{kind}.txt.j2", kind, context)
+        # A course announced in one post has templates of its own: course.*.j2 (SPEC 8.5).
+        name = COURSE if talk.sessions and kind == "announcement" else kind
+        subject = " ".join(self._render(f"{name}.subject.j2", kind, context).split())
+        text = self._render(f"{name}.txt.j2", kind, context)
         text = _one_blank_line_at_most("\n".join(map(str.rstrip, text.splitlines())))
-        html = self._render(f"{kind}.html.j2", kind, context)
+        html = self._render(f"{name}.html.j2", kind, context)
         return Rendered(subject=subject, text=text.strip("\n") + "\n", html=html)
 
     def check(self, kinds: Iterable[str]) -> list[Problem]:
         """Load and compile every template of these kinds; the problems found."""
         problems: list[Problem] = []
-        for kind in kinds:
+        names = {kind: kind for kind in kinds}
+        if "announcement" in names:  # and a course post's templates
+            names[COURSE] = "announcement"
+        for name, kind in names.items():
             for part in PARTS:
                 try:
-                    self._template(f"{kind}.{part}.j2", kind)
+                    self._template(f"{name}.{part}.j2", kind)
                 except InputError as error:
                     problems.extend(error.problems)
         return problems

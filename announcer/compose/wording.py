@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from announcer.plan import Change
 from announcer.sources.talks import Talk
@@ -62,6 +64,20 @@ def span(start: datetime, end: datetime) -> str:
     return f"{long_date(start)}, {clock(start)}-{clock(end)} {zone_name(end)}"
 
 
+def dates(talk: Talk, short: bool = False) -> str:
+    """The days a talk (a course) spans, in its zone: "Monday 5 - Friday 9 April 2027", or
+    short "Mon 5 - Fri 9 Apr"; one day's date alone."""
+    start, end = talk.start.astimezone(talk.timezone), talk.end.astimezone(talk.timezone)
+    first, last = (short_date(start), short_date(end)) if short else (long_date(start), long_date(end))
+    if start.date() == end.date():
+        return first
+    if short:  # "Mon 5 Apr": drop the month when it is the same
+        return f"{first.rsplit(' ', 1)[0] if start.month == end.month else first} - {last}"
+    if start.year == end.year:  # "Monday 5 April 2027": drop the year, and the month when it is the same
+        first = first.rsplit(" ", 2 if start.month == end.month else 1)[0]
+    return f"{first} - {last}"
+
+
 def when(talk: Talk) -> str:
     """The talk's date, times and zone, in its own zone."""
     return span(talk.start.astimezone(talk.timezone), talk.end.astimezone(talk.timezone))
@@ -71,6 +87,22 @@ def when_short(talk: Talk) -> str:
     """"Tue 21 Feb, 2:00 pm", for subjects."""
     start = talk.start.astimezone(talk.timezone)
     return f"{short_date(start)}, {clock(start)}"
+
+
+@lru_cache(maxsize=4096)  # a talk's every message asks twice (text and HTML)
+def elsewhere(moment: datetime, zones: tuple[ZoneInfo, ...]) -> str:
+    """The same instant in other zones: "19:00 GMT · 00:30 IST, Mon 22 Feb" ("" for none).
+
+    24-hour clocks (read the world over); a zone's date is named where it is not the day of
+    `moment` in its own zone (a late-evening New York talk is the next morning in Kolkata).
+    """
+    day = moment.date()
+    parts = []
+    for zone in zones:
+        there = moment.astimezone(zone)
+        text = f"{there:%H:%M} {zone_name(there)}"
+        parts.append(text if there.date() == day else f"{text}, {short_date(there)}")
+    return " · ".join(parts)
 
 
 def _instant(value: str | None, fallback: datetime, talk: Talk) -> datetime:

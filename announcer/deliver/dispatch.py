@@ -42,6 +42,7 @@ from announcer.plan import (
     sendable,
 )
 from announcer.sources.config import Config
+from announcer.sources.courses import with_course_posts
 from announcer.sources.series import Loaded
 from announcer.sources.talks import Talk
 
@@ -169,7 +170,7 @@ class Dispatcher:
             result.stopped_by, result.refused_login = refused.waiting(), refused
             self.log(f"login skipped: {result.stopped_by}")
             return result
-        talks = {talk.id: talk for talk in self.talks}
+        talks = with_course_posts(self.talks)
         with self.transport:
             for message in messages:
                 if self.stopping():
@@ -210,7 +211,7 @@ class Dispatcher:
         """
         if mode == Mode.FORCE or self.test_to:
             message = replace(message, message_id=fresh_message_id(message.key, self.config.series.domain, now))
-        talk = talk or next(t for t in self.talks if t.id == message.talk_id)
+        talk = talk or with_course_posts(self.talks)[message.talk_id]
         try:
             email = self.build(talk, message, now)
         except AnnouncerError as error:

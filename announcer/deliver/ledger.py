@@ -195,12 +195,20 @@ class Ledger:
                 for key, talk, kind, due, state, next_try, message_id, updated in rows}
 
     def announced(self) -> dict[str, Announced]:
-        """For each talk, the facts and SEQUENCE of the last message that told the list about it."""
+        """For each talk, the facts and SEQUENCE of the last message that told the list about it
+        (a course post tells it about each of its sessions)."""
         marks = ",".join("?" * len(FACT_KINDS))
         rows = self.db.execute(
             f"SELECT talk, facts, sequence FROM messages WHERE state = 'sent' AND kind IN ({marks}) "
             "AND facts IS NOT NULL ORDER BY sequence, updated", FACT_KINDS)
-        return {talk: Announced(json.loads(facts), sequence) for talk, facts, sequence in rows}
+        announced = {}
+        for talk, text, sequence in rows:
+            facts = json.loads(text)
+            # A course post told the list about each of its sessions (Talk.facts).
+            for session, session_facts in facts.pop("sessions", {}).items():
+                announced[session] = Announced(session_facts, sequence)
+            announced[talk] = Announced(facts, sequence)
+        return announced
 
     def claim(self, message: PlannedMessage, now: datetime, mode: Mode = Mode.DUE) -> bool:
         """Take a message for sending; False when another process has it or its state forbids it.

@@ -37,6 +37,7 @@ class Series:
     domain: str
     talks_dir: Path
     templates_dir: Path | None
+    also_show: tuple[ZoneInfo, ...] = ()   # more zones every message, invite and page gives the time in
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class Config:
 SCHEMA: dict[str, set[str]] = {
     "": {"series", "mail", "messages", "delivery", "smtp", "state"},
     "series": {"name", "timezone", "location", "duration", "url", "subscribe_url", "domain",
-               "talks_dir", "templates_dir"},
+               "talks_dir", "templates_dir", "also_show"},
     "mail": {"from", "to", "reply_to", "approved_password_env", "max_size"},
     "messages": {"kind", "before", "at"},
     "delivery": {"transport", "maildir"},
@@ -381,11 +382,19 @@ def _load_series(read: _Reader, data: dict, mail: dict, base: Path) -> Series | 
     templates_dir = base / templates if templates else None
     if templates_dir and not templates_dir.is_dir():
         read.problem("series", "templates_dir", f'"templates_dir": no such folder {templates_dir}')
+    also_show = read.convert("series", data, "also_show", _zones, ())
     if name is None or zone is None:
         return None
     return Series(name=name, timezone=zone, location=read.text("series", data, "location"),
                   duration=duration, url=url, subscribe_url=subscribe_url, domain=domain,
-                  talks_dir=talks_dir, templates_dir=templates_dir)
+                  talks_dir=talks_dir, templates_dir=templates_dir, also_show=also_show)
+
+
+def _zones(value: Any) -> tuple[ZoneInfo, ...]:
+    """`also_show`: a list of IANA zone names."""
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise ValueError('write a list of IANA zone names, e.g. ["Europe/London", "Asia/Kolkata"]')
+    return tuple(load_zone(name) for name in value)
 
 
 def _load_mail(read: _Reader, data: dict) -> Mail | None:

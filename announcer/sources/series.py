@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from announcer.errors import AnnouncerError, InputError
 from announcer.sources.config import Config, did_you_mean, find_config, load_config
+from announcer.sources.courses import with_course_posts
 from announcer.sources.talks import Talk, TalkSet, load_talks
 
 
@@ -21,11 +22,11 @@ class Loaded:
         return self.talkset.talks
 
     def talk(self, talk_id: str) -> Talk:
-        """The talk with that id, or an error with a did-you-mean hint."""
-        for talk in self.talks:
-            if talk.id == talk_id:
-                return talk
-        hint = did_you_mean(talk_id, [t.id for t in self.talks])
+        """The talk (or course post) with that id, or an error with a did-you-mean hint."""
+        talks = with_course_posts(self.talks)
+        if talk_id in talks:
+            return talks[talk_id]
+        hint = did_you_mean(talk_id, list(talks))
         raise AnnouncerError(f'no talk "{talk_id}" in {self.config.series.talks_dir}{hint}')
 
 

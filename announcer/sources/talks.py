@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,25 @@ class Speaker:
 
 
 @dataclass(frozen=True)
+class Course:
+    """A several-talk file with `announce: together`: its sessions are announced in one post (SPEC 8.5).
+
+    Its fields are the file's top-level ones (the defaults of its sessions): the course's name,
+    speakers, and what the post shows after the list of sessions.
+    """
+
+    id: str                  # the file's stem: the course post's TALK in plan, preview and send
+    title: str
+    speakers: tuple[Speaker, ...]
+    abstract: str | None
+    notes: str | None
+    links: tuple[tuple[str, str], ...]
+    url: str | None
+    path: Path
+    line: int
+
+
+@dataclass(frozen=True)
 class Talk:
     """One talk, validated: times are aware and exist; text fields bound for headers are one line."""
 
@@ -69,6 +88,8 @@ class Talk:
     line: int
     online_only: bool = False   # `location: online`, null or "": no room, not even the series' default
     new_talk: bool = False   # not a rename of an announced talk with the same speaker and title (SPEC 8.5)
+    course: Course | None = None   # a session of a course announced in one post
+    sessions: tuple[Talk, ...] = ()   # a course post (see course_posts): its sessions, soonest first
 
     @property
     def is_tba(self) -> bool:
@@ -90,8 +111,21 @@ class Talk:
         return ", ".join(str(s) for s in self.speakers) or "Speaker TBA"
 
     @property
-    def facts(self) -> dict[str, str | None]:
-        """What an update must announce when it changes: time, place, link, status."""
+    def own_notes(self) -> str | None:
+        """A course session's notes without the course's (which its notes end with), else its notes."""
+        shared = self.course.notes if self.course else None
+        if not shared or not self.notes:
+            return self.notes
+        if self.notes == shared:
+            return None
+        return self.notes.removesuffix("\n\n" + shared)
+
+    @property
+    def facts(self) -> dict:
+        """What an update must announce when it changes: time, place, link, status (for a course
+        post, its sessions' facts by session id: each session is updated on its own)."""
+        if self.sessions:
+            return {"sessions": {session.id: session.facts for session in self.sessions}}
         return {
             "start": self.start.astimezone(timezone.utc).isoformat(),
             "end": self.end.astimezone(timezone.utc).isoformat(),
@@ -140,6 +174,7 @@ def load_talk_file(path: Path, series: Series) -> TalkFile:
         if "id" in defaults:
             result.problems.append(Problem(path, defaults.lines["id"], '"id" cannot be shared: give each talk its own'))
             return result
+        together = _announce_together(result, defaults)
         for number, entry in enumerate(entries, start=1):
             if not isinstance(entry, dict):
                 result.problems.append(Problem(path, document.lines["talks"], f"talk {number} is not a mapping"))
@@ -149,6 +184,8 @@ def load_talk_file(path: Path, series: Series) -> TalkFile:
             merged.line = entry.line
             course = defaults if "notes" in entry and "notes" in defaults else None
             _add_talk(result, merged, f"{path.stem}-{number}", series, course)
+        if together and result.ok and result.talks:
+            _make_course(result, defaults)
     else:
         _add_talk(result, document, path.stem, series)
     return result
@@ -160,6 +197,35 @@ def _inside(link: Path, folder: Path) -> bool:
         return link.resolve().is_relative_to(folder.resolve())
     except (OSError, RuntimeError):  # a loop of links
         return False
+
+
+def _announce_together(result: TalkFile, defaults: LineDict) -> bool:
+    """Take `announce` out of a several-talk file's defaults: True for `announce: together`."""
+    if "announce" not in defaults:
+        return False
+    line = defaults.lines.pop("announce", defaults.line)
+    if defaults.pop("announce") != "together":
+        result.problems.append(Problem(result.path, line, '"announce" must be "together" (one post announces '
+                                                          "every talk of the file) or left out"))
+        return False
+    if not _ID.fullmatch(result.path.stem):
+        result.problems.append(Problem(result.path, line, f"the course's id is its file's name, {result.path.stem!r}, "
+                                                          'which may hold only letters, digits, ".", "_" and "-"'))
+        return False
+    if "title" not in defaults:
+        result.problems.append(Problem(result.path, line, '"announce: together" needs the course\'s name as a '
+                                                          '"title" at the top of the file'))
+        return False
+    return True
+
+
+def _make_course(result: TalkFile, defaults: LineDict) -> None:
+    """Mark the file's talks as sessions of one course (their shared keys are read as validated)."""
+    shared = _TalkReader(result.path, defaults)  # problems in these keys are the sessions' already
+    course = Course(id=result.path.stem, title=shared.text("title", one_line=True) or result.path.stem,
+                    speakers=shared.speakers(), abstract=shared.text("abstract"), notes=shared.text("notes"),
+                    links=shared.links(), url=shared.link("url"), path=result.path, line=defaults.lines["title"])
+    result.talks = [replace(talk, course=course) for talk in result.talks]
 
 
 def _add_talk(result: TalkFile, data: LineDict, default_id: str, series: Series,
@@ -174,6 +240,8 @@ def _add_talk(result: TalkFile, data: LineDict, default_id: str, series: Series,
 def _key_hint(key: object) -> str:
     """Where an unknown talk key belongs: ' (did you mean "location"?)', or links: {video: ...}."""
     name = str(key).casefold()
+    if name == "announce":
+        return ' ("announce: together" goes at the top of a file of several talks, beside "talks:")'
     if name in LINK_NAMES:
         return f" (did you mean links: {{{key}: ...}}?)"
     if name in KEY_HINTS:
@@ -429,6 +497,11 @@ def combine(files: list[TalkFile]) -> TalkSet:
                 continue
             seen[talk.id] = talk
             talks.append(talk)
+    for course in dict.fromkeys(talk.course for talk in talks if talk.course):
+        if course.id in seen:
+            talk = seen[course.id]
+            problems.append(Problem(course.path, course.line, f'the course "{course.id}" (the file\'s name) is also '
+                                                              f"a talk id, at {talk.path}:{talk.line}: rename one of them"))
     talks.sort(key=lambda t: (t.start, t.id))
     return TalkSet(talks=talks, problems=problems, files={f.path: f for f in files})
 
