@@ -13,7 +13,7 @@ from enum import StrEnum
 from announcer.errors import Problem
 from announcer.sources.config import Config, MessageRule
 from announcer.sources.courses import course_posts
-from announcer.sources.talks import Talk
+from announcer.sources.talk import Talk
 from announcer.sources.timing import due_time, format_duration
 
 

@@ -6,7 +6,8 @@ import textwrap
 from pathlib import Path
 
 from announcer.sources.config import Config, load_config
-from announcer.sources.talks import Talk, load_talk_file
+from announcer.sources.talk import Talk
+from announcer.sources.talks import load_talk_file
 
 BASE_CONFIG = """\
 [series]

@@ -367,7 +367,7 @@ def test_check_builds_the_next_message_of_a_kind_whose_first_fails_to_render(tmp
     assert result.exit_code == 1
     errors = [line.split(": ", 1)[1] for line in result.stderr.splitlines()]
     assert errors[1:] == ["announcement: no invite for second", "reminder: no invite for pennington"]
-    assert "'announcer.sources.talks.Talk object' has no attribute 'room'" in errors[0]
+    assert "'announcer.sources.talk.Talk object' has no attribute 'room'" in errors[0]
 
 
 def test_preview_reports_every_message_whose_template_fails_and_writes_the_others(tmp_path):
@@ -378,7 +378,7 @@ def test_preview_reports_every_message_whose_template_fails_and_writes_the_other
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         f"{talk} reminder: {tmp_path}/overrides/reminder.subject.j2:2: template error: "
-        "'announcer.sources.talks.Talk object' has no attribute 'room'" for talk in ("pennington", "second")]
+        "'announcer.sources.talk.Talk object' has no attribute 'room'" for talk in ("pennington", "second")]
     written = ["pennington.announcement.eml", "second.announcement.eml"]
     assert sorted(path.name for path in out.iterdir()) == written
     assert result.stdout == "".join(f"wrote {out / name}\n" for name in written)

@@ -175,6 +175,15 @@ def test_a_url_with_a_line_break_or_control_character_is_refused(tmp_path, url):
     assert len(found) == 1 and found[0].startswith('announcer.toml:5: "url": ') and "on one line" in found[0]
 
 
+@pytest.mark.parametrize("url", ["https:example.edu/mad", "http:/x", "ftp://example.edu/", "javascript:alert(1)"])
+def test_a_series_url_follows_the_same_rule_as_a_talks_links(tmp_path, url):
+    # One rule for links (sources/values.LINK): "https://..." or "mailto:...", in a talk or the config.
+    found = problems_with(tmp_path, 'url = "https://example.edu/mad/"', f'url = "{url}"')
+    assert len(found) == 1 and found[0].startswith('announcer.toml:5: "url": ') and "http(s) or mailto" in found[0]
+    config = BASE_CONFIG.replace('url = "https://example.edu/mad/"', 'url = "mailto:mad@example.edu"')
+    assert load_config(write_series(tmp_path, {}, config=config)).series.url == "mailto:mad@example.edu"
+
+
 def test_the_series_name_and_location_refuse_control_characters_and_lengths(tmp_path):
     found = problems_with(tmp_path, 'name = "MaD Seminar"', 'name = "Series\\u2028Bcc: e@x.com"')
     assert found == ['announcer.toml:2: "name" holds the line separator U+2028: remove it']

@@ -11,7 +11,7 @@ from icalendar import Calendar
 
 from announcer.compose.invite import build_invite, invite_texts
 from announcer.sources.config import Config
-from announcer.sources.talks import Talk
+from announcer.sources.talk import Talk
 
 from golden_files import assert_golden
 from series_files import load_mad_talks

@@ -24,7 +24,7 @@ from announcer.compose.mime import wire_bytes
 from announcer.compose.render import Renderer
 from announcer.plan import Change, PlannedMessage, fresh_message_id, message_id_for
 from announcer.sources.config import Config, load_config
-from announcer.sources.talks import Talk
+from announcer.sources.talk import Talk
 
 from golden_files import assert_golden
 from series_files import load_mad_talks

@@ -24,7 +24,7 @@ from announcer.compose.render import (
 from announcer.errors import InputError
 from announcer.plan import Change
 from announcer.sources.config import Config
-from announcer.sources.talks import Talk
+from announcer.sources.talk import Talk
 
 from series_files import load_mad_talks
 

@@ -19,7 +19,7 @@ from announcer.run.workers import in_chunks
 from announcer.sources.config import AUTOMATIC_KINDS
 from announcer.sources.courses import with_course_posts
 from announcer.sources.series import Loaded, load_series
-from announcer.sources.talks import Talk
+from announcer.sources.talk import Talk
 from announcer.sources.timing import parse_now
 
 TBA_WARNING_WINDOW = timedelta(hours=48)

@@ -8,7 +8,7 @@ from announcer.compose.fill import paragraphs
 from announcer.compose.markdown import markdown_text
 from announcer.compose.wording import elsewhere, when
 from announcer.sources.config import Config
-from announcer.sources.talks import Talk
+from announcer.sources.talk import Talk
 
 PRODID = "-//announcer//announcer//EN"  # no version: a release would change every invite
 METHODS = ("PUBLISH", "CANCEL")

@@ -23,7 +23,7 @@ from announcer.compose.mime import (
 )
 from announcer.plan import PlannedMessage
 from announcer.sources.config import MASK, Config
-from announcer.sources.talks import Talk
+from announcer.sources.talk import Talk
 
 if TYPE_CHECKING:
     from announcer.compose.render import Rendered, Renderer

@@ -33,7 +33,7 @@ from announcer.compose.wording import (
 from announcer.errors import InputError, Problem
 from announcer.plan import Change
 from announcer.sources.config import Config
-from announcer.sources.talks import Talk
+from announcer.sources.talk import Talk
 
 BUILTIN_KINDS = ("announcement", "reminder", "update", "cancellation")
 PARTS = ("subject", "txt", "html")

@@ -44,7 +44,7 @@ from announcer.plan import (
 from announcer.sources.config import Config
 from announcer.sources.courses import with_course_posts
 from announcer.sources.series import Loaded
-from announcer.sources.talks import Talk
+from announcer.sources.talk import Talk
 
 if TYPE_CHECKING:  # the transports import smtplib and ssl: only a send needs them
     from announcer.deliver.transport import Transport

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from announcer.compose.invite import PRODID, build_event
 from announcer.plan import Announced, invite_sequence
 from announcer.sources.config import Config
-from announcer.sources.talks import Talk
+from announcer.sources.talk import Talk
 
 FEED_NAME = "series.ics"
 REFRESH = timedelta(hours=1)  # how often a subscribed calendar should look again

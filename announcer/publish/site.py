@@ -13,7 +13,7 @@ from announcer.compose.render import Renderer
 from announcer.plan import Announced
 from announcer.publish.feed import FEED_NAME, build_feed
 from announcer.sources.config import Config
-from announcer.sources.talks import Talk
+from announcer.sources.talk import Talk
 
 INDEX = "site/index.html.j2"  # overridable as templates_dir/site/index.html.j2 (and its partials)
 # An image as markdown_html writes it, when its address is on another host (absolute or "//host").

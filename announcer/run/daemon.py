@@ -34,7 +34,7 @@ from announcer.run.lock import DaemonLock, notify_systemd
 from announcer.run.watch import FolderWatch, Stamp, TalkFiles, file_stamp, snapshot
 from announcer.sources.config import Config, find_config, load_config
 from announcer.sources.series import Loaded
-from announcer.sources.talks import Talk
+from announcer.sources.talk import Talk
 
 HEARTBEAT_SECONDS = 60      # the fallback rescan: also catches a wall clock that jumped (suspend)
 POLL_SECONDS = 2.0          # how often the main thread stats the watched files (~2 ms per 1,000)

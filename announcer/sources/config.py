@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 import re
 import tomllib
 from dataclasses import dataclass
 from datetime import time, timedelta
-from email.errors import ObsoleteHeaderDefect
-from email.headerregistry import Address, HeaderRegistry
-from email.utils import parseaddr
+from email.headerregistry import Address
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +16,8 @@ from zoneinfo import ZoneInfo
 from announcer.errors import InputError, Problem
 from announcer.sources.smtp_auth import load_secret_sources
 from announcer.sources.timing import load_zone, parse_duration, parse_time_of_day
-from announcer.sources.values import MAX_KIND, MAX_LINE, is_host_name, not_text, shown
+from announcer.sources.toml_reader import Lines, Reader, one_address
+from announcer.sources.values import LINK, MAX_KIND, is_host_name, not_text, shown
 
 CONFIG_ENV = "ANNOUNCER_CONFIG"
 AUTOMATIC_KINDS = ("update", "cancellation")
@@ -122,7 +120,6 @@ DEFAULT_MESSAGES = [{"kind": "announcement", "before": "7d", "at": "09:00"},
 _SIZE = re.compile(r"(\d+)\s*(B|KB|MB)?", re.IGNORECASE)
 _KIND = re.compile(r"[a-z][a-z0-9_-]*")
 MAX_TIMEOUT = timedelta(hours=1)
-MAX_ADDRESS = 254  # an address's own length limit (RFC 5321 4.5.3.1)
 
 
 def find_config(option: str | None) -> Path:
@@ -133,144 +130,6 @@ def find_config(option: str | None) -> Path:
         raise InputError([Problem(path, None, "no such config file (give --config PATH, set "
                                   f"${CONFIG_ENV}, or run `announcer init`)")])
     return path
-
-
-def did_you_mean(word: str, choices: set[str] | list[str]) -> str:
-    """A ` (did you mean "x"?)` hint, or nothing when no choice is close."""
-    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
-    return f' (did you mean "{close[0]}"?)' if close else ""
-
-
-class _Lines:
-    """Finds the line of a key in TOML text, since tomllib keeps no positions."""
-
-    def __init__(self, text: str):
-        self.rows: list[tuple[str, int, str, int]] = []  # (table, index, key, line)
-        table, index, counts = "", 0, {}
-        for number, raw in enumerate(text.splitlines(), start=1):
-            line = raw.split("#", 1)[0].strip()
-            if header := re.fullmatch(r"\[\[\s*([\w.-]+)\s*\]\]", line):
-                table = header[1]
-                index = counts[table] = counts.get(table, -1) + 1
-                self.rows.append((table, index, "", number))
-            elif header := re.fullmatch(r"\[\s*([\w.-]+)\s*\]", line):
-                table, index = header[1], 0
-                self.rows.append((table, 0, "", number))
-            elif key := re.match(r"([\w-]+|\"[^\"]*\")\s*=", line):
-                self.rows.append((table, index, key[1].strip('"'), number))
-
-    def of(self, table: str, key: str = "", index: int = 0) -> int | None:
-        for row_table, row_index, row_key, number in self.rows:
-            if (row_table, row_index, row_key) == (table, index, key):
-                return number
-        if key:
-            return self.of(table, "", index)
-        return None
-
-
-class _Reader:
-    """Reads typed values out of the parsed TOML, collecting problems instead of stopping."""
-
-    def __init__(self, path: Path, lines: _Lines):
-        self.path, self.lines, self.problems = path, lines, []
-
-    def problem(self, table: str, key: str, message: str, index: int = 0) -> None:
-        line = self.lines.of(table, key, index) or 1  # 1: a table the file does not have
-        self.problems.append(Problem(self.path, line, message))
-
-    def check_keys(self, table: str, data: dict[str, Any], index: int = 0) -> None:
-        allowed = SCHEMA[table]
-        for key in data:
-            if (table, key) == ("smtp", "password"):
-                self.problem(table, key, 'never write the password in the file: name an environment '
-                                         'variable with "password_env"')
-            elif key not in allowed:
-                where = f"[{table}]" if table else "the top level"
-                self.problem(table, key, f'unknown key "{key}" in {where}{did_you_mean(key, allowed)}', index)
-
-    def text(self, table: str, data: dict, key: str, required: bool = False, index: int = 0) -> str | None:
-        value = data.get(key)
-        if value is None or (value == "" and not required):
-            if required:
-                self.problem(table, "", f'[{table}] needs "{key}"', index)
-            return None
-        if not isinstance(value, str) or not value.strip():
-            self.problem(table, key, f'"{key}" must be a non-empty string', index)
-            return None
-        if "\n" in value or "\r" in value:
-            self.problem(table, key, f'"{key}" must be on one line', index)
-            return None
-        if what := not_text(value):
-            self.problem(table, key, f'"{key}" holds {what}: remove it', index)
-            return None
-        if len(value) > MAX_LINE:
-            self.problem(table, key, f'"{key}" is {len(value)} characters long: at most {MAX_LINE}', index)
-            return None
-        return value.strip()
-
-    def place(self, table: str, data: dict, key: str) -> str | None:
-        """A relative or absolute path: text whose every folder or file name fits a file system."""
-        value = self.text(table, data, key)
-        if value is not None and any(len(part.encode("utf-8")) > 255 for part in Path(value).parts):
-            self.problem(table, key, f'"{key}": a folder or file name in it is over 255 bytes')
-            return None
-        return value
-
-    def variable(self, table: str, data: dict, key: str) -> str | None:
-        """The name of an environment variable, such as ANNOUNCER_SMTP_PASSWORD."""
-        value = self.text(table, data, key)
-        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-            self.problem(table, key, f'"{key}": {shown(value)} is not the name of an environment variable, '
-                                     'such as "ANNOUNCER_SMTP_PASSWORD"')
-            return None
-        return value
-
-    def convert(self, table: str, data: dict, key: str, parse, default=None, index: int = 0):
-        value = data.get(key)
-        if value is None:
-            return default
-        try:
-            return parse(value)
-        except ValueError as error:
-            self.problem(table, key, f'"{key}": {error}', index)
-            return default
-
-    def address(self, table: str, key: str, value: Any) -> Address | None:
-        if not isinstance(value, str) or "".join(value.splitlines()) != value:  # any line break, \u2028 too
-            self.problem(table, key, f'"{key}" must be an e-mail address on one line')
-            return None
-        address, why = _one_address(value)
-        if address is None:
-            self.problem(table, key, f'"{key}": {shown(value)} is not {why}: write one address like '
-                                     '"Seminar <seminar@example.edu>"')
-        return address
-
-
-_HEADERS = HeaderRegistry()
-
-
-def _one_address(value: str) -> tuple[Address | None, str]:
-    """The one address `value` holds, read as a mail header reads it; or None and why not.
-
-    Read as the email package reads a header, so that what is checked is what is sent: a display
-    name such as `Evil Bcc: x@evil.example <a@example.edu>` is a group whose member is x@evil.example.
-    """
-    if not_text(value) or len(value) > MAX_LINE:
-        return None, f"one line of at most {MAX_LINE} characters of text"
-    try:
-        header = _HEADERS("From", value)
-    except (ValueError, IndexError, TypeError):  # the header parser's own failures
-        return None, "one e-mail address"
-    defects = [d for d in header.defects if not isinstance(d, ObsoleteHeaderDefect)]  # "Dr. Who": obsolete, fine
-    if (defects or len(header.groups) != 1 or header.groups[0].display_name is not None
-            or len(header.addresses) != 1):
-        return None, "exactly one e-mail address"
-    address = header.addresses[0]
-    spec = address.addr_spec
-    if (parseaddr(value)[1] != spec or not address.username or not spec.isascii() or len(spec) > MAX_ADDRESS
-            or not is_host_name(address.domain) or "." not in address.domain):
-        return None, "an e-mail address at a host name"
-    return Address(display_name=address.display_name, username=address.username, domain=address.domain), ""
 
 
 def _parse_size(text: str | int) -> int:
@@ -286,7 +145,7 @@ def _parse_size(text: str | int) -> int:
 
 
 def _link(value: str) -> str:
-    if not isinstance(value, str) or not re.fullmatch(r"(https?|mailto):\S+", value) or not_text(value):
+    if not isinstance(value, str) or not LINK.fullmatch(value) or not_text(value):
         raise ValueError(f"{shown(value)} must be an http(s) or mailto link on one line")
     return value
 
@@ -335,7 +194,7 @@ def load_config(path: Path) -> Config:
     except ValueError:  # int() refusing a number of over 4,300 digits (after TOMLDecodeError, a ValueError too)
         line = next((n for n, row in enumerate(text.splitlines(), 1) if re.search(r"\d{4300}", row)), 1)
         raise InputError([Problem(path, line, "a number too long to read")]) from None
-    read = _Reader(path, _Lines(text))
+    read = Reader(path, Lines(text), SCHEMA)
     base = path.resolve().parent
     read.check_keys("", data)
     sections = {}
@@ -364,7 +223,7 @@ def load_config(path: Path) -> Config:
                   maildir=maildir, smtp=smtp, ledger_path=ledger_path)
 
 
-def _load_series(read: _Reader, data: dict, mail: dict, base: Path) -> Series | None:
+def _load_series(read: Reader, data: dict, mail: dict, base: Path) -> Series | None:
     name = read.text("series", data, "name", required=True)
     zone_name = read.text("series", data, "timezone", required=True)
     zone = read.convert("series", data, "timezone", load_zone) if zone_name else None
@@ -375,7 +234,7 @@ def _load_series(read: _Reader, data: dict, mail: dict, base: Path) -> Series | 
     if domain is not None and not is_host_name(domain):
         read.problem("series", "domain", f'"domain": {shown(domain)} is not a host name like "mad.example.edu"')
     if domain is None:
-        sender = _one_address(mail["from"])[0] if isinstance(mail.get("from"), str) else None
+        sender = one_address(mail["from"])[0] if isinstance(mail.get("from"), str) else None
         domain = sender.domain if sender else "localhost"
     talks_dir = base / (read.place("series", data, "talks_dir") or "talks")
     templates = read.place("series", data, "templates_dir")
@@ -397,7 +256,7 @@ def _zones(value: Any) -> tuple[ZoneInfo, ...]:
     return tuple(load_zone(name) for name in value)
 
 
-def _load_mail(read: _Reader, data: dict) -> Mail | None:
+def _load_mail(read: Reader, data: dict) -> Mail | None:
     sender = read.address("mail", "from", data["from"]) if "from" in data else None
     if "from" not in data:
         read.problem("mail", "", '[mail] needs "from"')
@@ -416,7 +275,7 @@ def _load_mail(read: _Reader, data: dict) -> Mail | None:
     return Mail(sender=sender, to=to, reply_to=reply_to, approved_password_env=approved, max_size=max_size)
 
 
-def _load_messages(read: _Reader, tables: Any) -> tuple[MessageRule, ...]:
+def _load_messages(read: Reader, tables: Any) -> tuple[MessageRule, ...]:
     if tables is None:
         tables = DEFAULT_MESSAGES
     if not isinstance(tables, list):
@@ -451,7 +310,7 @@ def _load_messages(read: _Reader, tables: Any) -> tuple[MessageRule, ...]:
     return tuple(rules)
 
 
-def _load_smtp(read: _Reader, data: dict, base: Path, required: bool) -> Smtp | None:
+def _load_smtp(read: Reader, data: dict, base: Path, required: bool) -> Smtp | None:
     if not data:
         if required:
             read.problem("delivery", "transport", 'transport "smtp" needs an [smtp] table (or use "maildir")')

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from announcer.sources.talks import STATUSES, Course, Talk
+from announcer.sources.talk import STATUSES, Course, Talk
 
 
 def course_posts(talks: list[Talk]) -> list[Talk]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from announcer.errors import AnnouncerError, InputError
-from announcer.sources.config import Config, did_you_mean, find_config, load_config
+from announcer.sources.config import Config, find_config, load_config
 from announcer.sources.courses import with_course_posts
-from announcer.sources.talks import Talk, TalkSet, load_talks
+from announcer.sources.talk import Talk
+from announcer.sources.talks import TalkSet, load_talks
+from announcer.sources.values import did_you_mean
 
 
 @dataclass

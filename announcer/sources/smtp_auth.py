@@ -4,17 +4,8 @@ keyring, or OAuth2 with a token command or a built-in provider; checked at load,
 from __future__ import annotations
 
 import shlex
-from typing import Protocol
 
-
-class Reader(Protocol):
-    """What config.py's reader gives: typed values, and problems collected at their key's line."""
-
-    def problem(self, table: str, key: str, message: str, index: int = 0) -> None: ...
-
-    def text(self, table: str, data: dict, key: str, required: bool = False, index: int = 0) -> str | None: ...
-
-    def variable(self, table: str, data: dict, key: str) -> str | None: ...
+from announcer.sources.toml_reader import Reader
 
 _PASSWORD_SOURCES = ("password_env", "password_command", "keyring")
 _PROVIDERS = {"microsoft": ("oauth2_client_id",), "google": ("oauth2_client_id", "oauth2_client_secret_env")}

@@ -5,6 +5,7 @@ Shared by config.py (TOML) and yamlfile.py / talks.py (YAML), so that both refus
 
 from __future__ import annotations
 
+import difflib
 import re
 
 # Characters no text may hold: C0 controls but tab and line feed, DEL, C1 controls, the Unicode
@@ -14,6 +15,7 @@ NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 # A host name (RFC 1123): dot-separated labels of letters, digits and inner hyphens, 253 at most.
 _HOST_NAME = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                         r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z")
+LINK = re.compile(r"(?:https?://|mailto:)\S+")  # the links a talk or a series may give: web pages and mail
 MAX_LINE = 300      # characters of a one-line value (a title, a name, a room): its header line stays short
 MAX_URL = 2000      # characters of a link: it goes into the text, the HTML and the invite, never a header
 MAX_ID = 200        # characters of a talk id, and of a message kind below: preview names files
@@ -52,3 +54,9 @@ def not_text(text: str) -> str | None:
 def is_host_name(text: str) -> bool:
     """True for a host name such as "mad.example.edu"."""
     return bool(_HOST_NAME.match(text))
+
+
+def did_you_mean(word: str, choices: set[str] | list[str]) -> str:
+    """A ` (did you mean "x"?)` hint, or nothing when no choice is close."""
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
