@@ -93,3 +93,29 @@ def write_series(root: Path, talks: dict[str, str], config: str = BASE_CONFIG, e
     path = root / "announcer.toml"
     path.write_text(textwrap.dedent(config) + textwrap.dedent(extra), encoding="utf-8")
     return path
+
+
+def series_with_a_broken_reminder_subject(tmp_path):
+    """Pennington, with an overriding reminder subject whose line 2 names an undefined attribute."""
+    (tmp_path / "overrides").mkdir(parents=True)
+    (tmp_path / "overrides" / "reminder.subject.j2").write_text("Soon: {{ talk.title }}\n{{ talk.room }}\n")
+    config = write_series(tmp_path, {"pennington.yaml": PENNINGTON},
+                          config=BASE_CONFIG.replace('domain = "mad.example.edu"',
+                                                     'domain = "mad.example.edu"\ntemplates_dir = "overrides"'))
+    return config
+
+
+def talk(title: str, start: str, **extra: str) -> str:
+    """A talk file's YAML."""
+    lines = [f"title: {title}", "speaker: Ada Lovelace", f"start: {start}"]
+    lines += [f"{key}: {value}" for key, value in extra.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_talk(config: Path, name: str, text: str) -> Path:
+    """Write talks/NAME the way editors save: a temporary file renamed over the old one."""
+    path = config.parent / "talks" / name
+    temporary = path.with_name(f".{name}.tmp")
+    temporary.write_text(textwrap.dedent(text), encoding="utf-8")
+    temporary.replace(path)
+    return path

@@ -9,45 +9,24 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from announcer.errors import LockedError
 from announcer.plan import message_id_for
 from announcer.run import watch
 from announcer.run.daemon import DaemonCore, Wake
-from announcer.run.lock import DaemonLock
-from announcer.run.watch import FolderWatch
 from announcer.sources.config import load_config
 
 from conftest import write_config
 from daemon_process import RECENT, local_minute, wait_until
+from series_files import talk, write_talk
 from smtp_server import PASSWORD, MailServer
 
 NEW_YORK = ZoneInfo("America/New_York")
 DOMAIN = "seminar.example.org"  # write_config's
 UTC = timezone.utc
-
-
-def talk(title: str, start: str, **extra: str) -> str:
-    """A talk file's YAML."""
-    lines = [f"title: {title}", "speaker: Ada Lovelace", f"start: {start}"]
-    lines += [f"{key}: {value}" for key, value in extra.items()]
-    return "\n".join(lines) + "\n"
-
-
-def write_talk(config: Path, name: str, text: str) -> Path:
-    """Write talks/NAME the way editors save: a temporary file renamed over the old one."""
-    path = config.parent / "talks" / name
-    temporary = path.with_name(f".{name}.tmp")
-    temporary.write_text(textwrap.dedent(text), encoding="utf-8")
-    temporary.replace(path)
-    return path
 
 
 def utc(text: str) -> datetime:
@@ -194,36 +173,6 @@ def test_a_connection_failure_pauses_sending_until_its_retry_time_sighup_or_a_co
     finally:
         core.close()
     assert len(smtp_plain.messages) == 2
-
-
-def test_the_lock_admits_one_holder_and_names_it(tmp_path):
-    lock = DaemonLock.acquire(tmp_path / "announcer.db")
-    try:
-        with pytest.raises(LockedError, match=rf"announcer\.db\.lock: another daemon \(pid {os.getpid()}\) is "
-                                              "already serving this ledger"):
-            DaemonLock.acquire(tmp_path / "announcer.db")
-    finally:
-        lock.release()
-    DaemonLock.acquire(tmp_path / "announcer.db").release()
-
-
-def test_the_watch_sees_saves_by_rename_or_in_place_and_ignores_editor_droppings(tmp_path):
-    config = write_config(tmp_path)
-    talks = tmp_path / "talks"
-    folders = FolderWatch([config, talks, None], settle_seconds=0)
-    assert folders.poll() == []
-    (talks / ".a.yaml.swp").write_text("swap")
-    (talks / "a.yaml~").write_text("backup")
-    assert folders.poll() == []
-    path = write_talk(config, "a.yaml", talk("A", "2027-03-10 14:00"))
-    assert folders.poll() == [str(path)]
-    assert folders.poll() == []
-    with path.open("a") as file:
-        file.write("notes: Reception after.\n")
-    assert folders.poll() == [str(path)]
-    config.write_text(config.read_text() + "\n")
-    path.unlink()
-    assert folders.poll() == sorted([str(config), str(path)])
 
 
 def record_arrivals(server: MailServer) -> list[float]:

@@ -74,3 +74,14 @@ def test_notify_systemd_without_systemd_or_with_a_gone_socket_does_nothing(tmp_p
     notify_systemd("READY=1")
     monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "gone"))
     notify_systemd("READY=1")  # systemd went away: the daemon carries on
+
+
+def test_the_lock_admits_one_holder_and_names_it(tmp_path):
+    lock = DaemonLock.acquire(tmp_path / "announcer.db")
+    try:
+        with pytest.raises(LockedError, match=rf"announcer\.db\.lock: another daemon \(pid {os.getpid()}\) is "
+                                              "already serving this ledger"):
+            DaemonLock.acquire(tmp_path / "announcer.db")
+    finally:
+        lock.release()
+    DaemonLock.acquire(tmp_path / "announcer.db").release()

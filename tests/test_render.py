@@ -18,8 +18,6 @@ from announcer.compose.render import (
     _bytecode_cache,
     _environment,
     _one_blank_line_at_most,
-    when,
-    when_short,
 )
 from announcer.errors import InputError
 from announcer.plan import Change
@@ -55,25 +53,6 @@ def load(tmp_path: Path, talk_yaml: str, extra: str = "") -> tuple[Config, Talk]
 def render(tmp_path: Path, talk_yaml: str = PENNINGTON, kind: str = "announcement", extra: str = "", **kw):
     config, talk = load(tmp_path, talk_yaml, extra)
     return Renderer(config).render(talk, kind, **kw)
-
-
-def test_when_is_weekday_date_times_and_zone(tmp_path):
-    _, talk = load(tmp_path, PENNINGTON)
-    assert when(talk) == "Sunday 21 February 2027, 2:00-3:00 pm EST"
-    assert when_short(talk) == "Sun 21 Feb, 2:00 pm"
-
-
-@pytest.mark.parametrize("start, extra, expected", [
-    ("2027-03-15 11:30", "duration: 1h", "Monday 15 March 2027, 11:30 am-12:30 pm EDT"),
-    ("2027-11-08 09:00", "duration: 90m", "Monday 8 November 2027, 9:00-10:30 am EST"),
-    ("2027-03-30 17:15", "timezone: Europe/Zurich", "Tuesday 30 March 2027, 5:15-6:15 pm CEST"),
-    ("2027-01-12 23:30", "duration: 1h", "Tuesday 12 January 2027, 11:30 pm EST - "
-                                         "Wednesday 13 January 2027, 12:30 am EST"),
-    ("2027-06-01 16:00", "timezone: Asia/Dubai", "Tuesday 1 June 2027, 4:00-5:00 pm UTC+04"),
-])
-def test_when_in_the_talks_own_zone(tmp_path, start, extra, expected):
-    _, talk = load(tmp_path, f"title: T\nspeaker: S\nstart: {start}\n{extra}\n")
-    assert when(talk) == expected
 
 
 def test_announcement_text_says_who_what_when_where_in_order(tmp_path):

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from announcer.compose.wording import clock, describe_changes, long_date, short_date, span, zone_name
+from announcer.compose.wording import clock, describe_changes, long_date, short_date, span, when, when_short, zone_name
 from announcer.plan import Change
 
 from series_files import load_mad_talks
@@ -69,3 +69,22 @@ def test_a_moved_start_and_end_read_as_one_time_change_and_other_fields_in_words
         ("online_url", "Online link changed", "new online link", "none", "https://z.example/j/1"),
         ("status", "Status changed", "new status", "tentative", "confirmed"),
     ]
+
+
+def test_when_is_weekday_date_times_and_zone(tmp_path):
+    _, (talk,) = load_mad_talks(tmp_path, "title: T\nspeaker: S\nstart: 2027-02-21 14:00\n")
+    assert when(talk) == "Sunday 21 February 2027, 2:00-3:00 pm EST"
+    assert when_short(talk) == "Sun 21 Feb, 2:00 pm"
+
+
+@pytest.mark.parametrize("start, extra, expected", [
+    ("2027-03-15 11:30", "duration: 1h", "Monday 15 March 2027, 11:30 am-12:30 pm EDT"),
+    ("2027-11-08 09:00", "duration: 90m", "Monday 8 November 2027, 9:00-10:30 am EST"),
+    ("2027-03-30 17:15", "timezone: Europe/Zurich", "Tuesday 30 March 2027, 5:15-6:15 pm CEST"),
+    ("2027-01-12 23:30", "duration: 1h", "Tuesday 12 January 2027, 11:30 pm EST - "
+                                         "Wednesday 13 January 2027, 12:30 am EST"),
+    ("2027-06-01 16:00", "timezone: Asia/Dubai", "Tuesday 1 June 2027, 4:00-5:00 pm UTC+04"),
+])
+def test_when_in_the_talks_own_zone(tmp_path, start, extra, expected):
+    _, (talk,) = load_mad_talks(tmp_path, f"title: T\nspeaker: S\nstart: {start}\n{extra}\n")
+    assert when(talk) == expected

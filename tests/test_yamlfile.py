@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from announcer.sources.yamlfile import read_yaml
+from announcer.sources.yamlfile import LineDict, read_yaml
 
 MAX_DEPTH = 20  # yamlfile.MAX_DEPTH, written out so that this file runs against older code too
 
@@ -136,3 +136,24 @@ def test_every_value_that_cannot_be_is_reported_in_one_run(tmp_path):
 def test_a_collection_tag_on_a_value_of_another_kind_is_refused_at_its_line(tmp_path, value):
     found = problems(tmp_path, f"title: T\nabstract: {value}\n")
     assert len(found) == 1 and found[0].startswith("talk.yaml:2: "), found
+
+
+def read_document(tmp_path, text: str | bytes):
+    path = tmp_path / "talk.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    document, problems = read_yaml(path)
+    return document, [(p.line, p.message) for p in problems]
+
+
+def test_every_mapping_knows_its_own_line_and_the_line_of_each_key(tmp_path):
+    document, problems = read_document(tmp_path, "# a talk\ntitle: T\nspeaker:\n  name: Ada\n  bio: |\n    Long.\nstart: x\n")
+    assert problems == []
+    assert isinstance(document, LineDict) and document.line == 2
+    assert document.lines == {"title": 2, "speaker": 3, "start": 7}
+    assert document["speaker"].line == 4 and document["speaker"].lines == {"name": 4, "bio": 5}
+
+
+def test_a_key_written_twice_is_a_problem_at_the_second(tmp_path):
+    document, problems = read_document(tmp_path, "title: A\nnotes: x\ntitle: B\n")
+    assert document is None and len(problems) == 1
+    assert problems[0][0] == 3 and 'the key "title" appears twice' in problems[0][1]
