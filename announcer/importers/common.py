@@ -7,8 +7,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from announcer.errors import Problem
+from announcer.sources.timing import localize
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _SPACES = re.compile(r"\s+")
@@ -98,3 +100,20 @@ def speaker_value(name: str, affiliation: str | None = None, bio: str | None = N
     extra = {"affiliation": affiliation and one_line(affiliation), "url": url, "bio": bio and clean_text(bio)}
     extra = {key: value for key, value in extra.items() if value}
     return {"name": one_line(name), **extra} if extra else one_line(name)
+
+
+def moment_in(value: Any, zone: ZoneInfo) -> datetime | None:
+    """A date and time written in a page or a talk file as an aware moment (without an offset: in `zone`)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None  # a date alone has no time of day
+    if value.tzinfo is not None:
+        return value.astimezone(zone)
+    try:
+        return localize(value, zone)
+    except ValueError:
+        return None

@@ -7,7 +7,6 @@ body holds a schedule table, one talk a row (schedule.py).
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +16,7 @@ from announcer.importers.common import (
     SourceResult,
     clean_text,
     http_link,
+    moment_in,
     one_line,
     shorten,
     speaker_value,
@@ -25,7 +25,6 @@ from announcer.importers.common import (
 )
 from announcer.importers.page import Page
 from announcer.importers.schedule import find_table, read_schedule
-from announcer.sources.timing import localize
 
 
 def read_page(text: str, where: str, zone: ZoneInfo, html: bool = False) -> SourceResult:
@@ -48,7 +47,7 @@ def read_page(text: str, where: str, zone: ZoneInfo, html: bool = False) -> Sour
 
 def _page_talk(page: Page, body: str, zone: ZoneInfo, result: SourceResult) -> dict | None:
     key, value = page.fields.get("date", ("date", None))
-    start = page_moment(value, zone)
+    start = moment_in(value, zone)
     if start is None:
         result.note(page.where, page.line(key), f"{key} {value!r} is not a date and time: talk not imported")
         return None
@@ -112,23 +111,6 @@ def _speakers(page: Page) -> list:
         if name:
             speakers.append(speaker_value(name, **{k: (str(v) if v else None) for k, v in extra.items()}))
     return speakers
-
-
-def page_moment(value: Any, zone: ZoneInfo) -> datetime | None:
-    """A front matter date and time as an aware moment (a time without an offset is in the series' zone)."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError:
-            return None
-    if not isinstance(value, datetime):
-        return None  # a date alone has no time of day
-    if value.tzinfo is not None:
-        return value.astimezone(zone)
-    try:
-        return localize(value, zone)
-    except ValueError:
-        return None
 
 
 class _TextOfHtml(HTMLParser):

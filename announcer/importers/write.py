@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from announcer.errors import InputError, Problem
-from announcer.importers.common import ImportedTalk, slug
+from announcer.importers.common import ImportedTalk, moment_in, slug
 from announcer.sources.config import Series
 from announcer.sources.timing import is_ambiguous, localize
 
@@ -98,22 +98,6 @@ def moment_text(moment: datetime, zone: ZoneInfo) -> str:
     return text.replace(" ", "T") + local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:]
 
 
-def _instant(value: Any, zone: ZoneInfo) -> datetime | None:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError:
-            return None
-    if not isinstance(value, datetime):
-        return None
-    if value.tzinfo is None:
-        try:
-            return localize(value, zone)
-        except ValueError:
-            return None
-    return value
-
-
 def talk_mapping(talk: ImportedTalk, talk_id: str, zone: ZoneInfo) -> dict[str, Any]:
     """The talk file's keys, in the usual order, times as text in the series' zone."""
     data = dict(talk.data)
@@ -157,7 +141,7 @@ def _merge(existing: dict[str, Any], new: dict[str, Any], zone: ZoneInfo) -> dic
         if isinstance(old, dict) and isinstance(value, dict):
             value = {**old, **value}
         if key in ("start", "end"):
-            same = old is not None and _instant(old, talk_zone) == _instant(value, zone)
+            same = old is not None and moment_in(old, talk_zone) == moment_in(value, zone)
         else:
             same = old == value
         if not same:
