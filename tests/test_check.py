@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -42,8 +43,11 @@ def test_check_warns_about_tba_announcement_within_48_hours(tmp_path):
     assert f"{tmp_path}/talks/tba.yaml:1: warning: talk \"tba\" has no title (TBA)" in close.stderr
 
 
-def test_check_on_the_example_config():
-    result = run("--config", ROOT / "config.example.toml", "check", "--now", "2027-01-01T00:00Z")
+def test_check_on_the_example_config(tmp_path):
+    # A copy: the README's first set-up command sends from the example series and leaves a ledger.
+    shutil.copy(ROOT / "config.example.toml", tmp_path / "config.example.toml")
+    shutil.copytree(ROOT / "talks", tmp_path / "talks")
+    result = run("--config", tmp_path / "config.example.toml", "check", "--now", "2027-01-01T00:00Z")
     assert result.exit_code == 0, result.output
     assert "10 talks, 20 messages planned: 0 errors" in result.stdout
 
