@@ -196,6 +196,10 @@ def daemon(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log ever
     """Run until stopped, sending each message on time."""
     from announcer.run.daemon import run_daemon
 
+    if folder := _series_folder():
+        from announcer.run.many import run_folder_daemon
+
+        raise typer.Exit(run_folder_daemon(folder, verbose=verbose))
     code = run_daemon(state["config"], verbose=verbose)
     raise typer.Exit(code)
 
