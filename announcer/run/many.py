@@ -92,6 +92,7 @@ class FolderCore:
         if slot.core is None:
             self._start(slot)
         else:
+            slot.core.wake_up()
             slot.core.refresh(force=force)
 
     def _start(self, slot: Slot) -> None:
@@ -154,6 +155,10 @@ class FolderCore:
                 slot.wake = slot.core.next_wake(now)
             except Exception as error:  # one series' failure must not stop the others
                 self.log(f"{name}: error: the pass failed: {type(error).__name__}: {error}")
+            finally:
+                slot = self.slots.get(name)
+                if slot is not None and slot.core is not None:
+                    slot.core.rest()   # its ledger stays closed until its next pass
 
     def next_wake(self) -> Wake | None:
         """The earliest wake-up of every series, naming its series."""
@@ -378,6 +383,8 @@ def run_folder_daemon(folder: Path, verbose: bool = False) -> int:
     try:
         for name in sorted(core.listed()):   # start each series; their first pass is on the timer
             core.update(name)
+            if (slot := core.slots.get(name)) and slot.core:
+                slot.core.rest()
         held = [slot.held for slot in core.slots.values() if slot.held]
         if held and not core.served():
             raise LockedError(f"{folder}: every series that loads is served by another daemon: {held[0]}")
