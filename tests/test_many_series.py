@@ -212,3 +212,31 @@ def test_a_broken_series_is_one_labelled_problem_and_the_exit_code_is_the_worst(
     assert f"broken: {folder / 'broken' / 'announcer.toml'}:3:" in result.stderr
     result = run("--config", folder, "plan", "--now", now)
     assert result.exit_code == 1 and "mad     Sun 2027-02-21 13:00 EST  m1    reminder  pending" in result.stdout
+
+
+def test_a_pass_runs_only_the_series_that_changed_or_have_a_message_due(tmp_path, start_daemon):
+    folder = tmp_path / "seminars"
+    later = two_days() + timedelta(days=30)   # nothing due for four weeks
+    for name in ("a", "b", "c"):
+        add_series(folder, name, {f"{name}1": later})
+    daemon = start_daemon(folder, "--verbose")
+    first = daemon.wait_for(r"wake-up: heartbeat: 3 series")
+    daemon.wait_for(r"next wake-up \S+ \(a: a1 announcement\)", after=first)
+    add_talk(folder / "b", "b2", later + timedelta(days=1))
+    edited = daemon.wait_for(r"wake-up: changed: b: 1 series", timeout=10)
+    daemon.wait_for(r"next wake-up", after=edited)
+    assert daemon.stop() == 0
+    assert not any(line.split(" ", 1)[1].startswith(("a: ", "c: ")) for line in daemon.lines[first:]), daemon.log
+
+
+def test_without_watchfiles_the_daemon_polls(tmp_path, monkeypatch):
+    from announcer.run.many import FolderCore, FolderDaemon
+
+    lines: list[str] = []
+    monkeypatch.setitem(sys.modules, "watchfiles", None)   # as if it were not installed
+    daemon = FolderDaemon(FolderCore(tmp_path, lines.append), lines.append)
+    assert not daemon.polling
+    daemon._watch_kernel()
+    assert daemon.polling
+    assert lines == ["watchfiles failed (ModuleNotFoundError: import of watchfiles halted; None in sys.modules): "
+                     "polling the folders instead"]
