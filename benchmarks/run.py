@@ -563,12 +563,12 @@ def measure_daemon(work: Path, talks: int, seconds: float, lead: float, today: d
     if series > 1:
         rows.append(Row(f"daemon start-up, {what}", f"{started:.1f} s until it serves", "", None))
     if written is None:
-        rows.append(Row(f"daemon timeliness, {what}", "the due reminder was not written",
+        rows.append(Row("daemon timeliness" + (f", {what}" if series > 1 else ""), "the due reminder was not written",
                         f"within {late_target:.0f} s", False))
     else:
         late = (written - due).total_seconds()
         ledger = f"; ledger: {(recorded - due).total_seconds():+.2f} s" if recorded else ""
-        rows.append(Row(f"daemon timeliness, {what}", f"reminder written {late:+.2f} s after its due time "
+        rows.append(Row("daemon timeliness" + (f", {what}" if series > 1 else ""), f"reminder written {late:+.2f} s after its due time "
                         f"(Maildir file mtime{ledger})", f"within {late_target:.0f} s", 0 <= late <= late_target))
     return rows
 
