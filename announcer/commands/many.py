@@ -54,19 +54,20 @@ def check_folder(folder: Path, now_text: str | None) -> Output:
     """`check` on every series: its problems (`path:line: ...`, naming its folder) and a summary line each."""
     from announcer.commands.check import check_series
 
-    failed: list[str] = []
+    clean: list[str] = []
 
     def act(name: str, config: Path, out: Output) -> None:
         report = check_series(str(config), now_text)
         out.stderr += [str(problem) for problem in report.problems]
         out.stdout.append(f"{name}: {report.summary}")
         if report.errors:
-            failed.append(name)
             out.worst(ExitCode.BAD_INPUT)
+        else:
+            clean.append(name)
 
     out = _each(folder, act)
-    count = len(_configs(folder))
-    out.stdout.append(f"{count} series: {count - len(failed)} without errors"
+    failed = [name for name in _configs(folder) if name not in clean]   # with errors, or stopped by one
+    out.stdout.append(f"{len(clean) + len(failed)} series: {len(clean)} without errors"
                       + (f", {len(failed)} with errors ({', '.join(failed)})" if failed else ""))
     return out
 
