@@ -191,7 +191,6 @@ class FolderDaemon:
         self._nudges = itertools.count(1)
         self._watched: dict[str, tuple[Path, ...]] = core.watched()
         self.polling = os.environ.get(WATCH_ENV, "").lower() == "poll"
-        self._polled = False
 
     def run(self) -> int:
         """Serve until SIGTERM or SIGINT."""
@@ -249,7 +248,6 @@ class FolderDaemon:
 
     def _poll(self, polls: dict[str, FolderWatch]) -> None:
         """The fallback: stat every series' files (and list the folder) as the one-series daemon does."""
-        first, self._polled = not self._polled, True   # the first look only takes the stamps
         names = self.core.listed()
         watched = self._watched
         changed = {name for name in names | set(polls) if name not in polls or name not in names}
@@ -262,7 +260,7 @@ class FolderDaemon:
                 polls[name] = FolderWatch(paths, settle_seconds=0.1)
             elif polls[name].poll():
                 changed.add(name)
-        if changed and not first:
+        if changed:
             self._changed_series(changed, "changed")
 
     def _watch_kernel(self) -> None:
