@@ -45,11 +45,27 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     config: Optional[str] = typer.Option(None, "--config", metavar="PATH",
-                                         help="announcer.toml (default: $ANNOUNCER_CONFIG, then ./announcer.toml)"),
+                                         help="announcer.toml, or a folder of series folders (default: $ANNOUNCER_CONFIG, then ./announcer.toml)"),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """Announce seminar talks to a mailing list: on time, exactly once."""
     state["config"] = config
+
+
+def _series_folder() -> Optional[Path]:
+    """The folder of series `--config` names (SPEC 8.4), or None for one series."""
+    from announcer.sources.folder import series_folder
+
+    return series_folder(state["config"])
+
+
+def _print_folder(output) -> None:
+    """A folder command's output (announcer.commands.many.Output): stdout, stderr, the worst exit code."""
+    for line in output.stdout:
+        typer.echo(line)
+    for line in output.stderr:
+        typer.echo(line, err=True)
+    raise typer.Exit(output.code)
 
 
 def warn(warnings: list[str | Problem]) -> None:
@@ -72,6 +88,10 @@ def check(now: Optional[str] = typer.Option(None, help="Act as if it were this I
     """Load config, talks and templates, render every planned message; print every problem."""
     from announcer.commands.check import check_series
 
+    if folder := _series_folder():
+        from announcer.commands.many import check_folder
+
+        _print_folder(check_folder(folder, now))
     report = check_series(state["config"], now)
     for problem in report.problems:
         typer.echo(str(problem), err=True)
@@ -89,6 +109,10 @@ def plan(
     """List the upcoming messages: due time, talk, kind and state."""
     from announcer.commands.show import plan_rows
 
+    if folder := _series_folder():
+        from announcer.commands.many import plan_folder
+
+        _print_folder(plan_folder(folder, now, include_all=all_, as_json=json_))
     table, warnings = plan_rows(state["config"], now, include_all=all_, as_json=json_)
     warn(warnings)
     typer.echo(table)
@@ -142,6 +166,11 @@ def send(
         raise UsageError("--catch-up goes with --due")
     if now and not (due or failed) and not dry_run and not to:
         raise UsageError("--now goes with --due, --failed or --dry-run")
+    if folder := _series_folder():
+        from announcer.commands.many import send_folder
+
+        _print_folder(send_folder(folder, talk, kind, dry_run=dry_run, force=force, now_text=now,
+                                  catch_up=catch_up, failed=failed, test_to=to))
     output, code, errors = send_command(state["config"], talk, kind, dry_run=dry_run, force=force,
                                         now_text=now, catch_up=catch_up, failed=failed, test_to=to)
     typer.echo(output, nl=False)
@@ -167,6 +196,10 @@ def daemon(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log ever
     """Run until stopped, sending each message on time."""
     from announcer.run.daemon import run_daemon
 
+    if folder := _series_folder():
+        from announcer.run.many import run_folder_daemon
+
+        raise typer.Exit(run_folder_daemon(folder, verbose=verbose))
     code = run_daemon(state["config"], verbose=verbose)
     raise typer.Exit(code)
 
@@ -198,6 +231,10 @@ def log(talk: Optional[str] = typer.Argument(None, help="Only this talk.")) -> N
     """The ledger's history: when each message was sent, its Message-ID, or the error."""
     from announcer.commands.show import log_lines
 
+    if folder := _series_folder():
+        from announcer.commands.many import log_folder
+
+        _print_folder(log_folder(folder, talk))
     typer.echo(log_lines(state["config"], talk), nl=False)
 
 

@@ -482,27 +482,53 @@ def measure_send(work: Path, talks: int, runs: int, skip_mailmerge: bool, sink_c
     return rows, sink
 
 
-def measure_daemon(work: Path, talks: int, seconds: float, lead: float, today: datetime) -> list[Row]:
-    """The daemon at rest on a Maildir series: RSS and CPU from /proc, and how late a due reminder went out."""
-    root = work / "daemon"
-    config = write_series(root, future_starts(talks, today))
-    # One more talk whose reminder (1 h before it) falls due `lead` seconds after the daemon is up.
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=1, seconds=lead)
-    due = start - timedelta(hours=1)
-    (root / "talks" / "timely.yaml").write_text(
-        f'title: On Time\nspeaker: Ada Lovelace\nstart: "{start.isoformat()}"\nabstract: Due soon.\n',
-        encoding="utf-8")
-    log_path = root / "daemon.log"
-    progress(f"daemon on {talks + 1} talks: {seconds:.0f} s at rest, a reminder due at {due:%H:%M:%S}Z")
+def measure_daemon(work: Path, talks: int, seconds: float, lead: float, today: datetime, series: int = 1) -> list[Row]:
+    """The daemon at rest on a Maildir series (or a folder of `series` series of `talks` talks each,
+    SPEC 8.4): RSS and CPU from /proc, and how late a due reminder went out."""
+    if series > 1:
+        folder = work / "many"
+        for number in range(series):
+            write_series(folder / f"series-{number:04d}", future_starts(talks, today, seed=number), seed=number)
+        root, config = folder / "series-0000", folder
+        what = f"{series:,} series x {talks} talks"
+        memory_target, cpu_target, late_target = 250e6, 0.02, 5.0
+    else:
+        root = work / "daemon"
+        config = write_series(root, future_starts(talks, today))
+        what = f"{talks:,} talks"
+        memory_target, cpu_target, late_target = 80e6, 0.01, 2.0
+
+    def timely() -> datetime:
+        """One more talk, whose reminder (1 h before it) falls due `lead` seconds from now: its due time."""
+        start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=1, seconds=lead)
+        (root / "talks" / "timely.yaml").write_text(
+            f'title: On Time\nspeaker: Ada Lovelace\nstart: "{start.isoformat()}"\nabstract: Due soon.\n',
+            encoding="utf-8")
+        progress(f"daemon on {what} (+1): {seconds:.0f} s at rest, a reminder due at "
+                 f"{start - timedelta(hours=1):%H:%M:%S}Z")
+        return start - timedelta(hours=1)
+
+    # One series: the talk is there from the start. A folder: it is added once the daemon is up
+    # (starting 1,000 series takes longer than the lead), so the watch must see it too.
+    due = timely() if series == 1 else None
+    log_path = work / f"daemon-{series}.log"
     with log_path.open("w") as log:
-        daemon = subprocess.Popen([announcer_script(), "--config", str(config), "daemon"],
+        daemon = subprocess.Popen([announcer_script(), "--config", str(config), "daemon"] + ["-v"] * (series > 1),
                                   stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
+        began = time.monotonic()
+        deadline = began + 60 * series ** 0.5
         while "started:" not in log_path.read_text() and daemon.poll() is None:
             if time.monotonic() > deadline:
-                sys.exit("benchmark: the daemon did not start within 60 s")
+                sys.exit(f"benchmark: the daemon did not start within {deadline - began:.0f} s")
             time.sleep(0.05)
+        started = time.monotonic() - began
+        if series > 1:  # the first pass over every series, then rest
+            progress(f"started in {started:.1f} s")
+            while "next wake-up" not in log_path.read_text() and daemon.poll() is None:
+                time.sleep(0.2)
+            progress(f"first pass done {time.monotonic() - began:.1f} s after the start")
+            due = timely()
         if daemon.poll() is not None:
             sys.exit(f"benchmark: the daemon exited {daemon.returncode}:\n{log_path.read_text()[-2000:]}")
         time.sleep(min(3.0, lead / 2))  # its first pass (the timely talk's announcement is due at once)
@@ -529,18 +555,21 @@ def measure_daemon(work: Path, talks: int, seconds: float, lead: float, today: d
             daemon.kill()
     written, recorded = reminder_written(root, "timely"), reminder_recorded(root, "timely")
     rows = [
-        Row(f"daemon at rest, {talks:,} talks: memory", f"{max(rss) / 1e6:.1f} MB RSS (peak over {window:.0f} s)",
-            "< 80 MB", max(rss) < 80e6),
-        Row(f"daemon at rest, {talks:,} talks: CPU", f"{100 * cpu / window:.2f} % of a core ({cpu:.2f} s CPU "
-            f"in {window:.0f} s)", "< 1 %", cpu / window < 0.01),
+        Row(f"daemon at rest, {what}: memory", f"{max(rss) / 1e6:.1f} MB RSS (peak over {window:.0f} s)",
+            f"< {memory_target / 1e6:.0f} MB", max(rss) < memory_target),
+        Row(f"daemon at rest, {what}: CPU", f"{100 * cpu / window:.2f} % of a core ({cpu:.2f} s CPU "
+            f"in {window:.0f} s)", f"< {100 * cpu_target:.0f} %", cpu / window < cpu_target),
     ]
+    if series > 1:
+        rows.append(Row(f"daemon start-up, {what}", f"{started:.1f} s until it serves", "", None))
     if written is None:
-        rows.append(Row("daemon timeliness", "the due reminder was not written", "within 2 s", False))
+        rows.append(Row("daemon timeliness" + (f", {what}" if series > 1 else ""), "the due reminder was not written",
+                        f"within {late_target:.0f} s", False))
     else:
         late = (written - due).total_seconds()
         ledger = f"; ledger: {(recorded - due).total_seconds():+.2f} s" if recorded else ""
-        rows.append(Row("daemon timeliness", f"reminder written {late:+.2f} s after its due time "
-                        f"(Maildir file mtime{ledger})", "within 2 s", 0 <= late <= 2.0))
+        rows.append(Row("daemon timeliness" + (f", {what}" if series > 1 else ""), f"reminder written {late:+.2f} s after its due time "
+                        f"(Maildir file mtime{ledger})", f"within {late_target:.0f} s", 0 <= late <= late_target))
     return rows
 
 
@@ -646,6 +675,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the SMTP sink (default: smtp-sink if installed, else aiosmtpd)")
     parser.add_argument("--scales", default="100,1000,10000", help="talk counts for check/plan growth")
     parser.add_argument("--daemon-seconds", type=float, help="how long the daemon is watched (60, quick 6)")
+    parser.add_argument("--many-series", type=int, metavar="N", nargs="?", const=1000,
+                        help="only the folder daemon of SPEC 8.4: N series (default 1000) of 20 talks at rest")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print its path")
     args = parser.parse_args(argv)
     runs = 1 if args.quick else 5
@@ -656,6 +687,16 @@ def main(argv: list[str] | None = None) -> int:
     byte_compile()
     speed = [reference_loop()]
     work = Path(tempfile.mkdtemp(prefix="announcer-bench-"))
+    if args.many_series:
+        try:
+            rows = measure_daemon(work, 20, daemon_seconds, 4.0 if args.quick else 25.0, today,
+                                  series=args.many_series)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print(f"## announcer benchmark, a folder of series, {today:%Y-%m-%d %H:%M} UTC\n")
+        print(f"Machine: {machine()}. A reference loop took {speed[0]:.2f} s.\n")
+        print(table(rows))
+        return 0
     try:
         rows = [measure_help(3 if args.quick else 10)]
         scaling = measure_scaling(work, sizes, runs, today)

@@ -34,12 +34,7 @@ def plan_rows(config_option: str | None, now_text: str | None, include_all: bool
     went out, as the ledger says), talk, kind, state."""
     loaded = load_series(config_option)
     now = parse_now(now_text)
-    plan, records = plan_and_records(loaded, now)
-    notes = plan_notes(loaded, plan)
-    rows = plan.messages + plan.history if include_all else upcoming(plan, now)
-    sent = {m.key: records[m.key].updated for m in rows
-            if m.state == "sent" and m.key in records and records[m.key].updated}
-    rows.sort(key=lambda m: (sent.get(m.key, m.due), m.talk_id, m.key))
+    plan, rows, sent, notes = plan_listing(loaded, now, include_all)
     zone = loaded.config.series.timezone
     if as_json:
         data = []
@@ -57,6 +52,18 @@ def plan_rows(config_option: str | None, now_text: str | None, include_all: bool
     lines += [f"{local_time(sent.get(m.key, m.due), loaded.config):<24}  {m.talk_id:<{width}}  "
               f"{m.kind:<{kind_width}}  {m.state}" for m in rows]
     return "\n".join(lines + [""] * bool(notes) + notes), plan.warnings
+
+
+def plan_listing(loaded: Loaded, now: datetime,
+                 include_all: bool) -> tuple[Plan, list[PlannedMessage], dict[str, datetime], list[str]]:
+    """What `plan` lists, in order: the plan, its rows, when each sent one went out, and the notes."""
+    plan, records = plan_and_records(loaded, now)
+    notes = plan_notes(loaded, plan)
+    rows = plan.messages + plan.history if include_all else upcoming(plan, now)
+    sent = {m.key: records[m.key].updated for m in rows
+            if m.state == "sent" and m.key in records and records[m.key].updated}
+    rows.sort(key=lambda m: (sent.get(m.key, m.due), m.talk_id, m.key))
+    return plan, rows, sent, notes
 
 
 def plan_notes(loaded: Loaded, plan: Plan) -> list[str]:

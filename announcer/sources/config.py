@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from announcer.errors import InputError, Problem
+from announcer.errors import AnnouncerError, InputError, Problem
 from announcer.sources.smtp_auth import load_secret_sources
 from announcer.sources.timing import load_zone, parse_duration, parse_time_of_day
 from announcer.sources.toml_reader import Lines, Reader, one_address
@@ -126,6 +126,9 @@ def find_config(option: str | None) -> Path:
     """The config file: `--config`, else $ANNOUNCER_CONFIG, else ./announcer.toml."""
     chosen = option or os.environ.get(CONFIG_ENV) or "announcer.toml"
     path = Path(chosen)
+    if path.is_dir():  # a folder of series (SPEC 8.4): only some commands act on every series
+        raise AnnouncerError(f"{path} is a folder of series: this command takes one series "
+                             f"(--config {path / 'SERIES' / 'announcer.toml'})")
     if not path.is_file():
         raise InputError([Problem(path, None, "no such config file (give --config PATH, set "
                                   f"${CONFIG_ENV}, or run `announcer init`)")])
