@@ -145,7 +145,7 @@ def size_bound(config: Config, talk: Talk, planned: PlannedMessage, rendered: Re
     """More bytes than build_message's message can have, found without building it.
 
     `check` builds and measures a message only when this bound is over the list's limit.
-    - Text and HTML: a bound on their quoted-printable form (_qp_bound).
+    - Text and HTML: a bound on their quoted-printable form (mime.qp_bound).
     - The invite, in the message twice: every value from the talk or the series (invite_texts)
       is counted six times. Escaping can double an ASCII character and folding adds 3 bytes in 75;
       quoted-printable leaves those escapes as they are but writes a UTF-8 byte or "=" in 3, and

@@ -263,7 +263,7 @@ class Daemon:
         """Serve until SIGTERM or SIGINT; 0 once the message in hand is finished."""
         handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
         previous = {number: signal.signal(number, self._on_signal) for number in handled}
-        _route_scheduler_warnings(self.log)
+        route_scheduler_warnings(self.log)
         try:
             self.scheduler.add_job(self._job, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat",
                                    args=["heartbeat"], next_run_time=utc_now())
@@ -359,7 +359,7 @@ class Daemon:
         self.log(f"pass: {done}; {after}")
 
 
-def _route_scheduler_warnings(log: Callable[[str], None]) -> None:
+def route_scheduler_warnings(log: Callable[[str], None]) -> None:
     """APScheduler's own warnings (e.g. a skipped run) go to the daemon's log, in its format."""
 
     class ToLog(logging.Handler):

@@ -31,7 +31,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from announcer.errors import AnnouncerError, InputError, LockedError
 from announcer.run.daemon import (HEARTBEAT_SECONDS, NEAR_SECONDS, POLL_SECONDS, SIGNAL_SECONDS, DaemonCore,
-                                  LogLines, Wake, _route_scheduler_warnings, utc_now)
+                                  LogLines, Wake, route_scheduler_warnings, utc_now)
 from announcer.run.lock import DaemonLock, notify_systemd
 from announcer.run.watch import FolderWatch, Stamp, file_stamp
 from announcer.sources.config import load_config
@@ -196,7 +196,7 @@ class FolderDaemon:
         """Serve until SIGTERM or SIGINT."""
         handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
         previous = {number: signal.signal(number, self._on_signal) for number in handled}
-        _route_scheduler_warnings(self.log)
+        route_scheduler_warnings(self.log)
         watcher = None
         try:
             if not self.polling:
