@@ -73,8 +73,8 @@ def announcer_command(lease_seconds: float | None = None) -> list[str]:
     that short, so that a test sees a killed process's claim run out in seconds, not a minute."""
     if lease_seconds is None:
         return [sys.executable, "-m", "announcer"]
-    code = ("import datetime, announcer.deliver.ledger as ledger, announcer.cli as cli; "
-            f"ledger.LEASE = datetime.timedelta(seconds={lease_seconds}); cli.main()")
+    code = ("import datetime, announcer.cli as cli; from announcer.deliver.ledger import sqlite, postgres; "
+            f"sqlite.LEASE = postgres.LEASE = datetime.timedelta(seconds={lease_seconds}); cli.main()")
     return [sys.executable, "-c", code]
 
 

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 from typer.testing import CliRunner
 
-import announcer.deliver.ledger as ledger_module
+import announcer.deliver.ledger.sqlite as ledger_module
 from announcer.cli import app
-from announcer.deliver.ledger import Ledger
+from announcer.deliver.ledger import SqliteLedger
 from announcer.plan import PlannedMessage
 
 from conftest import write_config
@@ -38,7 +38,7 @@ def send(config, *args):
 
 
 def states(tmp_path):
-    with Ledger(tmp_path / "announcer.db") as ledger:
+    with SqliteLedger(tmp_path / "announcer.db") as ledger:
         return {key: record.state for key, record in ledger.records().items()}
 
 
@@ -162,7 +162,7 @@ def test_maildir_transport_writes_readable_messages(tmp_path):
     box = mailbox.Maildir(tmp_path / "outbox", create=False)
     subjects = sorted(message["Subject"] for message in box)
     assert len(subjects) == 2 and any("Dynamical Isometry" in s for s in subjects)
-    with Ledger(tmp_path / "announcer.db") as ledger:
+    with SqliteLedger(tmp_path / "announcer.db") as ledger:
         ids = {record.message_id for record in ledger.records().values()}
     assert ids == {message["Message-ID"] for message in box}
 
@@ -242,7 +242,7 @@ def test_a_pass_keeps_the_message_ids_it_sent_not_the_messages(tmp_path):
     from announcer.sources.series import load_series
 
     loaded = load_series(str(series(tmp_path)))
-    with Ledger(loaded.config.ledger_path) as ledger:
+    with SqliteLedger(loaded.config.ledger_path) as ledger:
         result = make_dispatcher(loaded, ledger, dry_run=False).due_pass(datetime.fromisoformat(BOTH_DUE))
     assert [o.state for o in result.outcomes] == ["sent", "sent"]
     assert all(o.email is None and o.message_id.startswith("<pennington.") for o in result.outcomes)
@@ -255,8 +255,8 @@ def test_send_force_takes_over_the_claim_of_a_dead_run_once_its_lease_ran_out(tm
     due = datetime(2027, 2, 14, 14, 0, tzinfo=timezone.utc)
     claimed = PlannedMessage("pennington", "announcement", "pennington/announcement", due, due + timedelta(days=7),
                              "due", 0, "<x@y>", None)
-    code = ("import sys, datetime; from announcer.deliver.ledger import Ledger; from announcer.plan import PlannedMessage; "
-            f"assert Ledger(sys.argv[1]).claim({claimed!r}, {due!r})")  # a run that dies holding its claim
+    code = ("import sys, datetime; from announcer.deliver.ledger import SqliteLedger; from announcer.plan import PlannedMessage; "
+            f"assert SqliteLedger(sys.argv[1]).claim({claimed!r}, {due!r})")  # a run that dies holding its claim
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "announcer.db")], check=True, timeout=60)
     refused = send(config, "pennington", "--kind", "announcement", "--force")
     assert refused.exit_code == 1 and "being sent" in refused.stderr  # its owner may still be sending it

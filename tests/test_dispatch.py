@@ -7,7 +7,7 @@ import mailbox
 from datetime import datetime
 
 from announcer.deliver.dispatch import make_dispatcher
-from announcer.deliver.ledger import Ledger
+from announcer.deliver.ledger import SqliteLedger
 from announcer.sources.series import load_series
 
 from series_files import PENNINGTON, write_series
@@ -19,7 +19,7 @@ SECOND = PENNINGTON.replace("2027-02-21", "2027-02-22").replace("Pennington", "P
 
 def run_pass(config, now=BOTH_DUE, dry_run=False, **kw):
     loaded = load_series(str(config))
-    with Ledger(loaded.config.ledger_path) as ledger:
+    with SqliteLedger(loaded.config.ledger_path) as ledger:
         dispatcher = make_dispatcher(loaded, ledger, dry_run=dry_run)
         for name, value in kw.items():
             setattr(dispatcher, name, value)
@@ -27,7 +27,7 @@ def run_pass(config, now=BOTH_DUE, dry_run=False, **kw):
 
 
 def recorded(config):
-    with Ledger(config.parent / "announcer.db") as ledger:
+    with SqliteLedger(config.parent / "announcer.db") as ledger:
         return {(r.talk_id, r.kind): r.state for r in ledger.records().values()}
 
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from typer.testing import CliRunner
 
 from announcer.cli import app
-from announcer.deliver.ledger import Ledger
+from announcer.deliver.ledger import SqliteLedger
 from announcer.run.daemon import DaemonCore
 from announcer.sources.config import load_config
 
@@ -77,7 +77,7 @@ def test_a_deleted_ledger_holds_last_weeks_announcement_and_sends_tomorrows_remi
 
 def test_a_time_before_the_ledger_was_created_holds_nothing(tmp_path):
     config, start = series(tmp_path)
-    with Ledger(tmp_path / "announcer.db"):
+    with SqliteLedger(tmp_path / "announcer.db"):
         pass
     rehearsal = run(config, "plan", "--now", iso(start - timedelta(days=7) + timedelta(minutes=1)))
     assert rehearsal.stdout.splitlines()[1].split()[-1] == "due"

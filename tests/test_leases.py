@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from announcer.cli import app
-from announcer.deliver.ledger import Ledger
+from announcer.deliver.ledger import SqliteLedger
 
 from conftest import announcer_command, write_config
 
@@ -59,7 +59,7 @@ def wait_until(condition, what: str, timeout: float = 30.0) -> None:
 
 
 def state(tmp_path) -> str:
-    with Ledger(tmp_path / "announcer.db") as ledger:
+    with SqliteLedger(tmp_path / "announcer.db") as ledger:
         return ledger.db.execute("SELECT state FROM messages").fetchone()[0]
 
 

@@ -6,8 +6,8 @@ import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import announcer.deliver.ledger as ledger_module
-from announcer.deliver.ledger import Ledger, retry_delay
+import announcer.deliver.ledger.sqlite as ledger_module
+from announcer.deliver.ledger import SqliteLedger, retry_delay
 from announcer.plan import PlannedMessage
 
 NOW = datetime(2027, 2, 14, 14, 0, tzinfo=timezone.utc)
@@ -19,7 +19,7 @@ def message(key="talk/announcement", kind="announcement", sequence=0):
 
 
 def test_claim_once_then_refused(tmp_path):
-    with Ledger(tmp_path / "l.db") as ledger:
+    with SqliteLedger(tmp_path / "l.db") as ledger:
         assert ledger.claim(message(), NOW)
         assert not ledger.claim(message(), NOW)  # in flight
         ledger.record(message(), "sent", NOW, message_id="<m@x>", facts={"start": "s"})
@@ -30,7 +30,7 @@ def test_claim_once_then_refused(tmp_path):
 
 
 def test_retry_waits_for_its_time(tmp_path):
-    with Ledger(tmp_path / "l.db") as ledger:
+    with SqliteLedger(tmp_path / "l.db") as ledger:
         assert ledger.claim(message(), NOW)
         ledger.record(message(), "retry", NOW, error="451", next_try=NOW + timedelta(minutes=1))
         assert not ledger.claim(message(), NOW + timedelta(seconds=59))
@@ -39,7 +39,7 @@ def test_retry_waits_for_its_time(tmp_path):
 
 
 def test_failed_needs_a_person(tmp_path):
-    with Ledger(tmp_path / "l.db") as ledger:
+    with SqliteLedger(tmp_path / "l.db") as ledger:
         ledger.claim(message(), NOW)
         ledger.record(message(), "failed", NOW, error="550")
         assert not ledger.claim(message(), NOW + timedelta(hours=1))
@@ -51,7 +51,7 @@ def test_backoff_doubles_up_to_an_hour():
 
 
 def test_announced_facts_follow_the_highest_sequence(tmp_path):
-    with Ledger(tmp_path / "l.db") as ledger:
+    with SqliteLedger(tmp_path / "l.db") as ledger:
         ledger.claim(message(), NOW)
         ledger.record(message(), "sent", NOW, message_id="<a@x>", facts={"location": "Eck 206"})
         update = message("talk/update/1", "update", sequence=1)
@@ -67,13 +67,13 @@ def test_announced_facts_follow_the_highest_sequence(tmp_path):
 
 
 def _claim_in_process(path, results):
-    with Ledger(path) as ledger:
+    with SqliteLedger(path) as ledger:
         results.put(ledger.claim(message(), NOW))
 
 
 def test_concurrent_claims_have_one_winner(tmp_path):
     path = tmp_path / "l.db"
-    Ledger(path).close()
+    SqliteLedger(path).close()
     results = multiprocessing.get_context("spawn").Queue()
     processes = [multiprocessing.get_context("spawn").Process(target=_claim_in_process, args=(path, results))
                  for _ in range(4)]
@@ -87,9 +87,9 @@ def test_concurrent_claims_have_one_winner(tmp_path):
 def test_claim_of_a_dead_process_becomes_uncertain_when_its_lease_runs_out(tmp_path, monkeypatch):
     path = tmp_path / "l.db"
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from test_ledger import message, NOW;"
-            "from announcer.deliver.ledger import Ledger; assert Ledger(sys.argv[2]).claim(message(), NOW)")
+            "from announcer.deliver.ledger import SqliteLedger; assert SqliteLedger(sys.argv[2]).claim(message(), NOW)")
     subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(path)], check=True, timeout=60)
-    with Ledger(path) as ledger:
+    with SqliteLedger(path) as ledger:
         assert ledger.records()["talk/announcement"].state == "claimed"
         assert ledger.recover_abandoned(NOW) == []  # its lease has not run out yet
         later = ledger_module.clock() + ledger_module.LEASE + timedelta(seconds=1)
@@ -102,13 +102,13 @@ def test_claim_of_a_dead_process_becomes_uncertain_when_its_lease_runs_out(tmp_p
 
 
 def test_own_claims_are_not_recovered(tmp_path):
-    with Ledger(tmp_path / "l.db") as ledger:
+    with SqliteLedger(tmp_path / "l.db") as ledger:
         ledger.claim(message(), NOW)
         assert ledger.recover_abandoned(NOW) == []
 
 
 def test_claims_wait_for_the_disk_records_do_not(tmp_path):
-    with Ledger(tmp_path / "l.db") as ledger:
+    with SqliteLedger(tmp_path / "l.db") as ledger:
         assert ledger.db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         statements = []
         ledger.db.set_trace_callback(statements.append)
@@ -133,7 +133,7 @@ def test_a_ledger_opened_while_another_process_writes_the_new_file_waits_for_it(
     release = threading.Timer(0.3, other.commit)
     release.start()
     try:
-        with Ledger(path) as ledger:
+        with SqliteLedger(path) as ledger:
             assert ledger.db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
             assert ledger.records() == {}
     finally:
@@ -142,7 +142,7 @@ def test_a_ledger_opened_while_another_process_writes_the_new_file_waits_for_it(
 
 
 def test_a_released_claim_returns_to_its_state_before(tmp_path):
-    with Ledger(tmp_path / "l.db") as ledger:
+    with SqliteLedger(tmp_path / "l.db") as ledger:
         assert ledger.claim(message(), NOW)
         ledger.release(message())
         assert ledger.records() == {}  # never tried: it leaves the ledger and stays due
@@ -156,10 +156,10 @@ def test_a_released_claim_returns_to_its_state_before(tmp_path):
 
 def test_a_new_ledger_records_when_it_was_created_and_an_old_one_dates_from_its_first_event(tmp_path):
     before = ledger_module.clock()
-    with Ledger(tmp_path / "new.db") as ledger:
+    with SqliteLedger(tmp_path / "new.db") as ledger:
         assert before <= ledger.created <= ledger_module.clock()
-    with Ledger(tmp_path / "old.db") as ledger:
+    with SqliteLedger(tmp_path / "old.db") as ledger:
         ledger.record(message(), "sent", NOW - timedelta(days=30))
         ledger.db.execute("DELETE FROM meta")  # as a ledger written before the record was kept
-    with Ledger(tmp_path / "old.db") as ledger:
+    with SqliteLedger(tmp_path / "old.db") as ledger:
         assert ledger.created == NOW - timedelta(days=30)

@@ -15,7 +15,7 @@ import announcer.commands.show
 import announcer.deliver.dispatch
 import announcer.deliver.ledger
 from announcer.cli import app
-from announcer.deliver.ledger import Ledger
+from announcer.deliver.ledger import SqliteLedger
 
 from conftest import write_config
 from smtp_server import PASSWORD, PASSWORD_ENV, MailServer
@@ -42,7 +42,7 @@ def run(config, *args):
 
 
 def states(tmp_path):
-    with Ledger(tmp_path / "announcer.db") as ledger:
+    with SqliteLedger(tmp_path / "announcer.db") as ledger:
         return {key: record.state for key, record in ledger.records().items()}
 
 

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from announcer.cli import app
-from announcer.deliver.ledger import Ledger
+from announcer.deliver.ledger import SqliteLedger
 from announcer.deliver.oauth2 import ENDPOINT_ENV, challenge_reason, oauthbearer, xoauth2
 
 from conftest import write_config
@@ -55,7 +55,7 @@ def run(config, *args):
 def states(tmp_path):
     if not (tmp_path / "announcer.db").exists():
         return {}
-    with Ledger(tmp_path / "announcer.db") as ledger:
+    with SqliteLedger(tmp_path / "announcer.db") as ledger:
         return {key: record.state for key, record in ledger.records().items()}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from announcer.cli import app
-from announcer.deliver.ledger import Ledger
+from announcer.deliver.ledger import SqliteLedger
 
 from conftest import write_config
 from smtp_server import PASSWORD
@@ -29,7 +29,7 @@ def run(config, *args):
 
 
 def records(tmp_path):
-    with Ledger(tmp_path / "announcer.db") as ledger:
+    with SqliteLedger(tmp_path / "announcer.db") as ledger:
         return ledger.records()
 
 

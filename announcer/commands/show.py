@@ -8,7 +8,7 @@ from contextlib import nullcontext
 from datetime import datetime
 
 from announcer.deliver.dispatch import Dispatcher
-from announcer.deliver.ledger import Ledger, clock, open_ledger
+from announcer.deliver.ledger import clock, open_ledger
 from announcer.plan import Plan, PlannedMessage, Record, State
 from announcer.sources.config import Config, find_config, load_config
 from announcer.sources.series import Loaded, load_series
@@ -86,9 +86,11 @@ def refused_login(config: Config) -> str | None:
     from announcer.deliver.logins import fingerprint, last_refused
 
     smtp = config.smtp
-    if config.transport != "smtp" or smtp is None or not config.ledger_path.exists():
+    if config.transport != "smtp" or smtp is None:
         return None
-    with Ledger(config.ledger_path) as ledger:
+    with open_ledger(config, write=False) or nullcontext() as ledger:
+        if ledger is None:
+            return None
         refused = last_refused(ledger)
         password = os.environ.get(smtp.password_env) if smtp.password_env else None
         if smtp.auth == "oauth2":  # the token source's state, as the transport fingerprints it

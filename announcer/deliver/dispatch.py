@@ -204,33 +204,35 @@ class Dispatcher:
 
     def deliver(self, message: PlannedMessage, now: datetime, mode: Mode = Mode.DUE,
                 talk: Talk | None = None) -> Outcome:
-        """Build, claim, send and record one message (of `talk`, looked up by its id if not given).
+        """Claim, build, send and record one message (of `talk`, looked up by its id if not given).
 
-        The message is built before it is claimed: a template that fails to render is bad input,
-        reported with its path:line, and the message stays due instead of becoming `failed`.
+        The claim comes first, so that daemons sharing a ledger build only the messages they send.
+        A template that fails to render is bad input, reported with its path:line: the claim is
+        given back and the message stays due instead of becoming `failed`.
         """
         if mode == Mode.FORCE or self.test_to:
             message = replace(message, message_id=fresh_message_id(message.key, self.config.series.domain, now))
         talk = talk or with_course_posts(self.talks)[message.talk_id]
-        try:
-            email = self.build(talk, message, now)
-        except AnnouncerError as error:
-            self.log(f"invalid   {message.talk_id} {message.kind}: {error}")
-            return Outcome(message, "invalid", str(error))
-        except (ValueError, OverflowError) as error:  # what the email and icalendar packages raise for a
-            # value that got past validation: this message is not sent, the pass goes on to the others
-            detail = f"cannot build the message ({type(error).__name__}: {' '.join(str(error).split())[:200]})"
-            self.log(f"invalid   {message.talk_id} {message.kind}: {detail}")
-            return Outcome(message, "invalid", detail)
-        if self.test_to:
-            return self._test_send(message, email)
-        if self.dry_run:
+        if self.test_to or self.dry_run:
+            email = self._build(talk, message, now)
+            if isinstance(email, Outcome):
+                return email
+            if self.test_to:
+                return self._test_send(message, email)
             if mode != Mode.PREVIEW and not claimable(mode, message.state):
                 return Outcome(message, "refused", REFUSED)
             self.transport.send(email)
             return Outcome(message, "dry-run", email=email)
         if self.ledger and not self.ledger.claim(message, now, mode):
             return Outcome(message, "refused", REFUSED)
+        try:
+            email = self._build(talk, message, now)
+        except BaseException:
+            self.ledger.release(message)
+            raise
+        if isinstance(email, Outcome):  # nothing to send: the message stays as it was
+            self.ledger.release(message)
+            return email
         try:
             self.transport.send(email)
         except TemporaryFailure as error:
@@ -255,6 +257,18 @@ class Dispatcher:
         self.ledger.record(message, "sent", now, message_id=message_id, facts=facts)
         self.log(f"sent      {message.talk_id} {message.kind} {message_id}")
         return Outcome(message, "sent", message_id=message_id)
+
+    def _build(self, talk: Talk, message: PlannedMessage, now: datetime) -> EmailMessage | Outcome:
+        """The message, or the `invalid` outcome that says why it cannot be built."""
+        try:
+            return self.build(talk, message, now)
+        except AnnouncerError as error:
+            detail = str(error)
+        except (ValueError, OverflowError) as error:  # what the email and icalendar packages raise for a
+            # value that got past validation: this message is not sent, the pass goes on to the others
+            detail = f"cannot build the message ({type(error).__name__}: {' '.join(str(error).split())[:200]})"
+        self.log(f"invalid   {message.talk_id} {message.kind}: {detail}")
+        return Outcome(message, "invalid", detail)
 
     def _test_send(self, message: PlannedMessage, email: EmailMessage) -> Outcome:
         """Send the message to the test address alone (SPEC 8.5 "A test send"); record nothing."""

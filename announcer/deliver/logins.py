@@ -43,10 +43,7 @@ class RefusedLogin:
 
 def fingerprint(ledger: Ledger, settings: str, secret: str | None) -> str:
     """A keyed hash of the connection settings and the secret (the key is the ledger's own)."""
-    salt = ledger.meta(_SALT)
-    if salt is None:
-        ledger.db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", (_SALT, secrets.token_hex(16)))
-        salt = ledger.meta(_SALT)
+    salt = ledger.meta(_SALT) or ledger.first_meta(_SALT, secrets.token_hex(16))
     digest = hashlib.blake2b(key=bytes.fromhex(salt), digest_size=16)
     digest.update(settings.encode("utf-8") + b"\0" + (secret or "").encode("utf-8", "surrogatepass"))
     return digest.hexdigest()

@@ -27,10 +27,10 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from announcer.deliver.dispatch import Dispatcher, PassResult, make_dispatcher
-from announcer.deliver.ledger import FIRST_RETRY, Ledger
+from announcer.deliver.ledger import FIRST_RETRY, open_ledger
 from announcer.errors import AnnouncerError, InputError
 from announcer.plan import ready_at
-from announcer.run.lock import DaemonLock, notify_systemd
+from announcer.run.lock import lock_ledger, notify_systemd
 from announcer.run.watch import FolderWatch, Stamp, TalkFiles, file_stamp, snapshot
 from announcer.sources.config import Config, find_config, load_config
 from announcer.sources.series import Loaded
@@ -89,7 +89,7 @@ class DaemonCore:
         self.stopping = False
         self._warnings: set[str] = set()
         self._held: set[str] = set()                 # keys of held messages already logged
-        self.ledger = Ledger(config.ledger_path)
+        self.ledger = open_ledger(config, write=True)
         self._ledger_open = True
         try:
             self.dispatcher = self._dispatcher(config)
@@ -116,7 +116,7 @@ class DaemonCore:
     def wake_up(self) -> None:
         """Open the ledger again after `rest`, for a pass."""
         if not self._ledger_open:
-            self.ledger = Ledger(self.config.ledger_path)
+            self.ledger = open_ledger(self.config, write=True)
             self._ledger_open = True
             self.dispatcher.ledger = self.ledger
 
@@ -161,9 +161,8 @@ class DaemonCore:
         path = self.config.path
         try:
             config = load_config(path)
-            if config.ledger_path != self.config.ledger_path:
-                raise AnnouncerError(f"{path}: [state] path changed to {config.ledger_path}: "
-                                     "restart the daemon to use another ledger")
+            if (config.ledger_path, config.postgres) != (self.config.ledger_path, self.config.postgres):
+                raise AnnouncerError(f"{path}: [state] changed: restart the daemon to use another ledger")
             dispatcher = self._dispatcher(config)
         except InputError as error:
             self.log("\n".join(str(p) for p in error.problems))
@@ -377,15 +376,16 @@ def run_daemon(config_option: str | None, verbose: bool = False) -> int:
     path = find_config(config_option)
     stamp = file_stamp(path)
     config = load_config(path)
-    lock = DaemonLock.acquire(config.ledger_path)
+    lock = lock_ledger(config)
     try:
         watch = FolderWatch(config.watched_paths)
         core = DaemonCore(config, log, config_stamp=stamp)
         try:
             log(f"started: config {path.resolve()}, {len(core.talks)} talks, "
-                f"{core.dispatcher.transport.describe()}, ledger {config.ledger_path}, pid {os.getpid()}")
+                f"{core.dispatcher.transport.describe()}, ledger {core.ledger.describe()}, pid {os.getpid()}")
             return Daemon(core, watch, log, verbose).run()
         finally:
             core.close()
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()

@@ -1,4 +1,4 @@
-"""One daemon per ledger (an flock beside it), and the systemd readiness protocol."""
+"""One daemon per SQLite ledger (an flock beside it), and the systemd readiness protocol."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 from announcer.errors import LockedError
+from announcer.sources.config import Config
 
 
 class DaemonLock:
@@ -46,6 +47,11 @@ class DaemonLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def lock_ledger(config: Config) -> DaemonLock | None:
+    """The lock for a series' SQLite ledger; None for a PostgreSQL one, which several daemons share."""
+    return None if config.postgres is not None else DaemonLock.acquire(config.ledger_path)
 
 
 def notify_systemd(state: str) -> None:

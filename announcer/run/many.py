@@ -32,7 +32,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from announcer.errors import AnnouncerError, InputError, LockedError
 from announcer.run.daemon import (HEARTBEAT_SECONDS, NEAR_SECONDS, POLL_SECONDS, SIGNAL_SECONDS, DaemonCore,
                                   LogLines, Wake, route_scheduler_warnings, utc_now)
-from announcer.run.lock import DaemonLock, notify_systemd
+from announcer.run.lock import DaemonLock, lock_ledger, notify_systemd
 from announcer.run.watch import FolderWatch, Stamp, file_stamp
 from announcer.sources.config import load_config
 from announcer.sources.folder import CONFIG_NAME, series_configs
@@ -104,7 +104,7 @@ class FolderCore:
             return   # broken as before: said once already
         try:
             config = load_config(slot.config_path)
-            lock = DaemonLock.acquire(config.ledger_path)
+            lock = lock_ledger(config)
         except LockedError as error:
             if slot.held != str(error):
                 log(f"{error}: skipped")
@@ -116,12 +116,13 @@ class FolderCore:
         try:
             core = DaemonCore(config, log, config_stamp=stamp)
         except AnnouncerError as error:
-            lock.release()
+            if lock is not None:
+                lock.release()
             self._broken(slot, stamp, error)
             return
         slot.core, slot.lock, slot.failed_stamp, slot.held = core, lock, None, None
         log(f"serving: config {slot.config_path}, {len(core.talks)} talk{'s' * (len(core.talks) != 1)}, "
-            f"{core.dispatcher.transport.describe()}, ledger {config.ledger_path}")
+            f"{core.dispatcher.transport.describe()}, ledger {core.ledger.describe()}")
 
     def _broken(self, slot: Slot, stamp: Stamp | None, error: AnnouncerError) -> None:
         lines = [str(p) for p in error.problems] if isinstance(error, InputError) else [str(error)]

@@ -11,6 +11,7 @@ from datetime import time, timedelta
 from email.headerregistry import Address
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from announcer.errors import AnnouncerError, InputError, Problem
@@ -79,6 +80,15 @@ class Smtp:
 
 
 @dataclass(frozen=True)
+class Postgres:
+    """`[state] url`: the ledger in a PostgreSQL database shared by many series and hosts (SPEC 8.4)."""
+
+    url: str                    # postgresql://USER@HOST:PORT/DB, never with a password
+    series: str                 # this series' key in the database
+    password_env: str | None    # else libpq's own: PGPASSWORD or ~/.pgpass
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     series: Series
@@ -88,6 +98,7 @@ class Config:
     maildir: Path
     smtp: Smtp | None
     ledger_path: Path
+    postgres: Postgres | None = None   # the ledger's place when it is not the SQLite file at ledger_path
 
     @property
     def token_cache(self) -> Path:
@@ -113,7 +124,7 @@ SCHEMA: dict[str, set[str]] = {
     "smtp": {"host", "port", "security", "username", "password_env", "ca_file", "timeout",
              "password_command", "keyring", "auth", "oauth2_token_command", "oauth2_provider",
              "oauth2_client_id", "oauth2_tenant", "oauth2_client_secret_env"},
-    "state": {"path"},
+    "state": {"path", "url", "series", "password_env"},
 }
 DEFAULT_MESSAGES = [{"kind": "announcement", "before": "7d", "at": "09:00"},
                     {"kind": "reminder", "before": "1h"}]
@@ -219,11 +230,47 @@ def load_config(path: Path) -> Config:
     maildir = base / (read.place("delivery", sections["delivery"], "maildir") or "outbox")
     smtp = _load_smtp(read, sections["smtp"], base, required=transport == "smtp")
     ledger_path = base / (read.place("state", sections["state"], "path") or "announcer.db")
+    postgres = _load_postgres(read, sections["state"], base)
 
     if read.problems or series is None or mail is None:
         raise InputError(read.problems or [Problem(path, 1, "incomplete configuration")])
     return Config(path=path, series=series, mail=mail, messages=messages, transport=transport,
-                  maildir=maildir, smtp=smtp, ledger_path=ledger_path)
+                  maildir=maildir, smtp=smtp, ledger_path=ledger_path, postgres=postgres)
+
+
+def _load_postgres(read: Reader, data: dict, base: Path) -> Postgres | None:
+    """`[state] url`, `series` and `password_env`; None when the ledger is the SQLite file."""
+    url = read.convert("state", data, "url", _postgres_url)
+    series = read.text("state", data, "series") or base.name
+    password_env = read.variable("state", data, "password_env")
+    if url is None:
+        for key in ("series", "password_env"):
+            if key in data:
+                read.problem("state", key, f'"{key}" is for a PostgreSQL ledger: add "url" or remove it')
+        return None
+    if "path" in data:
+        read.problem("state", "path", '"path" and "url" name two ledgers: keep one')
+    return Postgres(url, series, password_env)
+
+
+def _postgres_url(value: Any) -> str:
+    """A postgresql:// URL without a password (it would show in every log line naming the ledger)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a URL such as \"postgresql://announcer@db.example.org:5432/announcer\"")
+    value = value.strip()
+    if what := not_text(value):
+        raise ValueError(f"holds {what}: remove it")
+    try:
+        parts = urlsplit(value)
+        password, port = parts.password, parts.port  # reading the port checks it
+    except ValueError:  # the value itself is not shown: it may hold a password
+        raise ValueError("is not a valid URL: write postgresql://USER@HOST:PORT/DATABASE") from None
+    if password is not None or "password=" in parts.query.lower():
+        raise ValueError("never write the password in the URL: use PGPASSWORD, ~/.pgpass or "
+                         '"password_env" (the URL is shown in the log)')
+    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/") or port == 0:
+        raise ValueError("must be postgresql://USER@HOST:PORT/DATABASE")
+    return value
 
 
 def _load_series(read: Reader, data: dict, mail: dict, base: Path) -> Series | None:

@@ -1,4 +1,4 @@
-"""The SQLite send ledger: claim a message before sending it, record the outcome after."""
+"""The SQLite ledger: one series' ledger in a file beside its config, for one daemon at a time."""
 
 from __future__ import annotations
 
@@ -8,85 +8,65 @@ import sqlite3
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
+from announcer.deliver.ledger.base import (
+    ABANDONED,
+    LEASE,
+    Event,
+    announced_from,
+    claimable_sql,
+    clock,
+    records_from,
+    stamp,
+    unstamp,
+)
 from announcer.errors import AnnouncerError
-from announcer.plan import CLAIMABLE, FACT_KINDS, Announced, Mode, PlannedMessage, Record
-from announcer.sources.config import Config
+from announcer.plan import FACT_KINDS, Announced, Mode, PlannedMessage, Record
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    key        TEXT PRIMARY KEY,
-    talk       TEXT NOT NULL,
-    kind       TEXT NOT NULL,
-    due        TEXT NOT NULL,
-    state      TEXT NOT NULL,
-    attempts   INTEGER NOT NULL DEFAULT 0,
-    next_try   TEXT,
-    message_id TEXT,
-    sequence   INTEGER,
-    facts      TEXT,
-    last_error TEXT,
-    owner      TEXT,
-    lease      TEXT,
-    updated    TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (
-    name       TEXT PRIMARY KEY,
-    value      TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-    id         INTEGER PRIMARY KEY,
-    at         TEXT NOT NULL,
-    key        TEXT NOT NULL,
-    talk       TEXT NOT NULL,
-    kind       TEXT NOT NULL,
-    state      TEXT NOT NULL,
-    message_id TEXT,
-    detail     TEXT
-);
-CREATE INDEX IF NOT EXISTS events_talk ON events (talk, at);
-"""
-ABANDONED = "the process sending it stopped before recording the outcome"
-LEASE = timedelta(seconds=60)   # a claim not renewed for this long belongs to a process that is gone
-FIRST_RETRY = timedelta(minutes=1)
-LAST_RETRY = timedelta(hours=1)
+TABLES = (
+    """CREATE TABLE IF NOT EXISTS messages (
+        key        TEXT PRIMARY KEY,
+        talk       TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        due        TEXT NOT NULL,
+        state      TEXT NOT NULL,
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        next_try   TEXT,
+        message_id TEXT,
+        sequence   INTEGER,
+        facts      TEXT,
+        last_error TEXT,
+        owner      TEXT,
+        lease      TEXT,
+        updated    TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS meta (
+        name       TEXT PRIMARY KEY,
+        value      TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS events (
+        id         INTEGER PRIMARY KEY,
+        at         TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        talk       TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        state      TEXT NOT NULL,
+        message_id TEXT,
+        detail     TEXT)""",
+    "CREATE INDEX IF NOT EXISTS events_talk ON events (talk, at)",
+)
 
 
-def clock() -> datetime:
-    """The real time (never `--now`): leases and the ledger's creation are facts of the machine."""
-    return datetime.now(timezone.utc)
+def _tables(db: sqlite3.Connection) -> None:
+    """Version 1: the tables. A ledger from before versions were kept has them, perhaps without
+    the lease column (it came with leases)."""
+    for statement in TABLES:
+        db.execute(statement)
+    if "lease" not in {row[1] for row in db.execute("PRAGMA table_info(messages)")}:
+        db.execute("ALTER TABLE messages ADD COLUMN lease TEXT")
 
 
-def stamp(moment: datetime) -> str:
-    """A UTC time as fixed-width text, so that text order is time order."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def unstamp(text: str | None) -> datetime | None:
-    """The inverse of stamp."""
-    return None if text is None else datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """Backoff before the next try: 1 minute, doubling, at most 1 hour."""
-    return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), LAST_RETRY)
-
-
-@dataclass(frozen=True)
-class Event:
-    """One line of a message's history, for `announcer log`."""
-
-    at: datetime
-    talk_id: str
-    kind: str
-    state: str
-    message_id: str | None
-    detail: str | None
-
-
+MIGRATIONS = (_tables,)   # version N is MIGRATIONS[N - 1]; a new one goes at the end, never edited in place
 LOCK_WAIT = 30  # seconds a ledger operation waits for another process's lock
 
 
@@ -124,12 +104,29 @@ def _check_intact(db: sqlite3.Connection) -> None:
         raise sqlite3.DatabaseError(" ".join(result.replace("*** in database main ***", "").split()))
 
 
-class Ledger:
-    """The send ledger at one path. Every write is its own short transaction.
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring the tables up to this version's, each step once and in order (the `migrations` table
+    says which are done), in one transaction: of two processes opening a new ledger, one does it."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)")
+        done = db.execute("SELECT COALESCE(MAX(version), 0) FROM migrations").fetchone()[0]
+        if done > len(MIGRATIONS):
+            raise AnnouncerError(f"{path}: the ledger was written by a newer announcer (schema version {done}, this one "
+                                 f"knows {len(MIGRATIONS)}): upgrade announcer")
+        for version in range(done + 1, len(MIGRATIONS) + 1):
+            MIGRATIONS[version - 1](db)
+            db.execute("INSERT INTO migrations (version, applied) VALUES (?, ?)", (version, stamp(clock())))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
-    A claim names its owner by an id unique to this run (a PID is reused in containers, a host
-    name changes) and holds a lease that a background thread renews while the process runs: a
-    claim whose lease ran out belongs to a process that died, and its message is `uncertain`.
+
+class SqliteLedger:
+    """The send ledger at one path (ledger.base.Ledger). Every write is its own short transaction.
+
+    A claim's owner is an id unique to this run (a PID is reused in containers, a host name changes).
     """
 
     def __init__(self, path: Path):
@@ -142,11 +139,8 @@ class Ledger:
             self.db = sqlite3.connect(self.path, timeout=LOCK_WAIT, isolation_level=None, check_same_thread=False)
             _use_wal(self.db)
             self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(SCHEMA)
             _check_intact(self.db)
-            columns = {row[1] for row in self.db.execute("PRAGMA table_info(messages)")}
-            if "lease" not in columns:  # a ledger written before leases
-                self.db.execute("ALTER TABLE messages ADD COLUMN lease TEXT")
+            _migrate(self.db, self.path)
             # A ledger from before this record was kept dates from its first event.
             self.db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('created', "
                             "COALESCE((SELECT MIN(at) FROM events), (SELECT MIN(updated) FROM messages), ?))",
@@ -159,6 +153,9 @@ class Ledger:
                                  "(a new, empty one would send every due message again)") from None
         except (sqlite3.Error, OSError) as error:
             raise AnnouncerError(f"{self.path}: cannot open the ledger: {error}") from None
+
+    def describe(self) -> str:
+        return str(self.path)
 
     def meta(self, name: str) -> str | None:
         """A value kept about the ledger itself (e.g. "created"), or None."""
@@ -173,13 +170,18 @@ class Ledger:
             self.db.execute("INSERT INTO meta (name, value) VALUES (?, ?) "
                             "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value))
 
+    def first_meta(self, name: str, value: str) -> str:
+        """The value kept under `name`, keeping `value` there first if there was none."""
+        self.db.execute("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (name, value))
+        return self.meta(name)
+
     def close(self) -> None:
         """Stop renewing leases and close the database."""
         if self._keeper is not None:
             self._keeper.stop()
         self.db.close()
 
-    def __enter__(self) -> Ledger:
+    def __enter__(self) -> SqliteLedger:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -188,27 +190,17 @@ class Ledger:
     def records(self) -> dict[str, Record]:
         """Every message the ledger knows, by key."""
         # A claim whose lease ran out shows as what it is: uncertain (the next pass records it).
-        rows = self.db.execute(
+        return records_from(self.db.execute(
             "SELECT key, talk, kind, due, CASE WHEN state = 'claimed' AND (lease IS NULL OR lease < ?) "
-            "THEN 'uncertain' ELSE state END, next_try, message_id, updated FROM messages", (stamp(clock()),))
-        return {key: Record(key, talk, kind, unstamp(due), state, unstamp(next_try), message_id, unstamp(updated))
-                for key, talk, kind, due, state, next_try, message_id, updated in rows}
+            "THEN 'uncertain' ELSE state END, next_try, message_id, updated FROM messages", (stamp(clock()),)))
 
     def announced(self) -> dict[str, Announced]:
         """For each talk, the facts and SEQUENCE of the last message that told the list about it
         (a course post tells it about each of its sessions)."""
         marks = ",".join("?" * len(FACT_KINDS))
-        rows = self.db.execute(
+        return announced_from(self.db.execute(
             f"SELECT talk, facts, sequence FROM messages WHERE state = 'sent' AND kind IN ({marks}) "
-            "AND facts IS NOT NULL ORDER BY sequence, updated", FACT_KINDS)
-        announced = {}
-        for talk, text, sequence in rows:
-            facts = json.loads(text)
-            # A course post told the list about each of its sessions (Talk.facts).
-            for session, session_facts in facts.pop("sessions", {}).items():
-                announced[session] = Announced(session_facts, sequence)
-            announced[talk] = Announced(facts, sequence)
-        return announced
+            "AND facts IS NOT NULL ORDER BY sequence, updated", FACT_KINDS))
 
     def claim(self, message: PlannedMessage, now: datetime, mode: Mode = Mode.DUE) -> bool:
         """Take a message for sending; False when another process has it or its state forbids it.
@@ -217,7 +209,7 @@ class Ledger:
         whose wait is over; "manual" (send TALK) also failed ones and retries at once; "force" any
         message not in flight. The insert-or-update is one statement: of two processes one wins.
         """
-        allowed = _claimable_sql(mode)
+        allowed = claimable_sql(mode)
         if self._keeper is None:
             self._keeper = LeaseKeeper(self.path, self.owner)
             self._keeper.start()
@@ -334,23 +326,3 @@ class LeaseKeeper(threading.Thread):
         """Stop renewing (the process is done with its claims) and wait for the thread."""
         self._stopped.set()
         self.join()
-
-
-def open_ledger(config: Config, write: bool) -> Ledger | None:
-    """The ledger; for read-only commands None when it does not exist yet (nothing was sent).
-
-    Callers write `with open_ledger(...) or nullcontext() as ledger:` so it is closed either way.
-    """
-    if not write and not config.ledger_path.exists():
-        return None
-    return Ledger(config.ledger_path)
-
-
-def _claimable_sql(mode: Mode) -> str:
-    """The condition on a known message's row under which `mode` may claim it (plan.CLAIMABLE)."""
-    states = ", ".join(f"'{state}'" for state in CLAIMABLE[mode])
-    condition = f"messages.state IN ({states})"
-    if mode == Mode.DUE:  # a retry once its wait is over (plan.ready_at)
-        condition += (" AND (messages.state != 'retry' OR messages.next_try IS NULL "
-                      "OR messages.next_try <= excluded.updated)")
-    return condition
