@@ -171,3 +171,26 @@ def start_daemon():
         if daemon.proc.poll() is None:
             daemon.proc.kill()
             daemon.proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server on 127.0.0.1 for the whole run (tests/postgres_server.py); a skip
+    that names the command when PostgreSQL is not installed and may not be installed here."""
+    from postgres_server import PostgresServer, find_or_install_postgresql
+
+    bin_dir, reason = find_or_install_postgresql()
+    if bin_dir is None:
+        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(reason)   # CI must test it
+    with PostgresServer(bin_dir) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres(postgres_server, monkeypatch):
+    """The server with an empty `announcer` database, and PGPASSWORD set for its role."""
+    from postgres_server import PASSWORD
+
+    postgres_server.reset()
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    return postgres_server
