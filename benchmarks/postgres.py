@@ -82,7 +82,7 @@ def run_daemons(root: Path, count: int, messages: int, server: PostgresServer, s
     rows = server.psql("SELECT state, count(*) FROM announcer.messages GROUP BY state", database="announcer").stdout
     sent_by = [(work / f"daemon-{count}-{n}.log").read_text().count("Z sent ") for n in range(count)]
     states = ", ".join(f"{number} {state}" for state, number in (row.split("|") for row in rows.split()))
-    return {"took": took, "received": received, "states": states, "sent_by": sent_by}
+    return {"took": took, "received": received, "states": states, "sent_by": sent_by, "sink": sink.name}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     today = datetime.now(timezone.utc)
     print(f"## announcer benchmark, two daemons on one PostgreSQL ledger, {today:%Y-%m-%d %H:%M} UTC\n")
-    print(f"Machine: {machine()}.\n")
+    print(f"Machine: {machine()}. SMTP sink: {results[1]['sink']}.\n")
     print("| daemons | time to the last of the messages | messages/s | sink received | ledger | sent by each |")
     print("|---|---|---|---|---|---|")
     for count, result in results.items():
