@@ -201,7 +201,7 @@ def test_a_database_out_of_reach_or_a_wrong_password_is_one_line_and_exit_1(tmp_
     assert "cannot open the ledger" in down.stderr and "Connection refused" in down.stderr
     missing = pg_config(tmp_path / "env", postgres, password_env="ANNOUNCER_PG_PASSWORD")
     unset = cli(missing, "plan")
-    assert unset.returncode == 1 and "[state] password_env names ANNOUNCER_PG_PASSWORD, which is not set" in unset.stderr
+    assert unset.returncode == 1 and f"{missing}: password_env names $ANNOUNCER_PG_PASSWORD, which is not set" in unset.stderr
     assert not (tmp_path / "outbox").exists() or not any((tmp_path / "outbox" / "new").iterdir())
 
 

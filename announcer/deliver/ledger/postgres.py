@@ -95,8 +95,7 @@ def connect(place: Postgres, config_path: Path):
                              "pip install 'announcer[postgres]'")
     password = os.environ.get(place.password_env) if place.password_env else None
     if place.password_env and password is None:
-        raise AnnouncerError(f"{config_path}: [state] password_env names {place.password_env}, "
-                             "which is not set")
+        raise AnnouncerError(f"{config_path}: password_env names ${place.password_env}, which is not set")
     extra = {"password": password} if password is not None else {}
     try:
         return psycopg.connect(place.url, autocommit=True, connect_timeout=CONNECT_SECONDS,
