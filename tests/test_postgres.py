@@ -285,3 +285,12 @@ def test_a_folder_daemon_keeps_every_series_in_one_database(tmp_path, postgres, 
     assert table(postgres, "SELECT series, key, state FROM announcer.messages ORDER BY series") == [
         ["colloquium", "a/announcement", "sent"], ["maths-data", "a/announcement", "sent"]]
     assert not list(tmp_path.glob("*/announcer.db*"))   # no SQLite ledger, no lock file beside the configs
+
+
+def test_reading_a_series_before_its_first_send_does_not_date_its_ledger(tmp_path, postgres):
+    config = pg_config(tmp_path, postgres)
+    write_talk(config, "a.yaml", talk("A", local_minute(datetime.now(timezone.utc) + timedelta(days=2))))
+    assert cli(config, "plan").returncode == 0 and cli(config, "preview", "--out", str(tmp_path / "p")).returncode == 0
+    assert table(postgres, "SELECT name FROM announcer.meta") == []   # as no SQLite file is made by them
+    assert cli(config, "send", "--due").returncode == 0
+    assert table(postgres, "SELECT series, name FROM announcer.meta") == [[tmp_path.name, "created"]]

@@ -26,14 +26,15 @@ __all__ = ["ABANDONED", "FIRST_RETRY", "LEASE", "Event", "Ledger", "SqliteLedger
 
 def open_ledger(config: Config, write: bool) -> Ledger | None:
     """The series' ledger; for read-only commands None when a SQLite one does not exist yet
-    (nothing was sent). A PostgreSQL ledger is opened either way: the database holds every series.
+    (nothing was sent). A PostgreSQL ledger is opened either way (the database holds every
+    series), but only a write dates the series' ledger from now (messages due before it are held).
 
     Callers write `with open_ledger(...) or nullcontext() as ledger:` so it is closed either way.
     """
     if config.postgres is not None:
         from announcer.deliver.ledger.postgres import PostgresLedger  # psycopg: an optional extra
 
-        return PostgresLedger(config.postgres, config.path)
+        return PostgresLedger(config.postgres, config.path, write)
     if not write and not config.ledger_path.exists():
         return None
     return SqliteLedger(config.ledger_path)

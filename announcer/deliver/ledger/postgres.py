@@ -129,7 +129,7 @@ def _migrate(db, url: str) -> None:
 class PostgresLedger:
     """One series' ledger in a shared PostgreSQL database (ledger.base.Ledger)."""
 
-    def __init__(self, place: Postgres, config_path: Path):
+    def __init__(self, place: Postgres, config_path: Path, write: bool = True):
         self.place, self.series, self.config_path = place, place.series, config_path
         self.owner = f"{socket.gethostname()} pid {os.getpid()} {uuid.uuid4().hex[:12]}"
         self._keeper: LeaseKeeper | None = None
@@ -137,9 +137,10 @@ class PostgresLedger:
         try:
             with self._failures("cannot open the ledger"):
                 _migrate(self._db, place.url)
-                self._db.execute("INSERT INTO meta (series, name, value) VALUES (%s, 'created', %s) "
-                                 "ON CONFLICT DO NOTHING", (self.series, stamp(clock())))
-            self.created = unstamp(self.meta("created"))
+                if write:  # the series' ledger begins with its first write, as a SQLite file does
+                    self._db.execute("INSERT INTO meta (series, name, value) VALUES (%s, 'created', %s) "
+                                     "ON CONFLICT DO NOTHING", (self.series, stamp(clock())))
+            self.created = unstamp(self.meta("created")) or clock()
         except BaseException:
             self._db.close()
             raise
