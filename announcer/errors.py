@@ -55,8 +55,17 @@ class UsageError(AnnouncerError):
     exit_code = ExitCode.USAGE
 
 
-class LockedError(AnnouncerError):
+class Unavailable(AnnouncerError):
+    """A series cannot be served now, through no fault of its files: a folder daemon tries it again
+    at its heartbeat."""
+
+
+class LockedError(Unavailable):
     """Another process holds the daemon lock on this ledger."""
+
+
+class LedgerUnavailable(Unavailable):
+    """The ledger's database cannot be reached, or refuses the login."""
 
 
 class DeliveryError(AnnouncerError):

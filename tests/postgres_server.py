@@ -77,7 +77,19 @@ class PostgresServer:
             shutil.chown(password_file, self.user)
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth-local=trust",
                   "--auth-host=scram-sha-256", f"--pwfile={password_file}", "-E", "UTF8", "--locale=C")
-        self.log = open(self.folder / "server.log", "w")  # noqa: SIM115 (closed by stop)
+        self.log = open(self.folder / "server.log", "a")  # noqa: SIM115 (closed by stop)
+        self.resume()
+        self.psql(f"CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'")
+        self.psql(f"CREATE DATABASE {DATABASE} OWNER {USER}")
+        return self
+
+    def pause(self) -> None:
+        """Stop the server ("fast": its clients are cut off), keeping its data and port for `resume`."""
+        self.process.send_signal(signal.SIGINT)   # SIGTERM's "smart" shutdown would wait for the clients
+        self.process.wait(30)
+
+    def resume(self) -> None:
+        """Start the server (again) on its port, and wait until it takes logins."""
         self.process = subprocess.Popen(
             [str(self.bin_dir / "postgres"), "-D", str(self.data), "-h", "127.0.0.1", "-p", str(self.port),
              "-k", str(self.folder), "-c", "fsync=off", "-c", "max_connections=200"],
@@ -87,9 +99,6 @@ class PostgresServer:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"PostgreSQL did not start:\n{(self.folder / 'server.log').read_text()}")
             time.sleep(0.1)
-        self.psql(f"CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'")
-        self.psql(f"CREATE DATABASE {DATABASE} OWNER {USER}")
-        return self
 
     def psql(self, sql: str, database: str = "postgres", check: bool = True) -> subprocess.CompletedProcess:
         """Run SQL as the superuser over the server's Unix socket."""
@@ -104,9 +113,8 @@ class PostgresServer:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)   # "fast" shutdown: SIGTERM's "smart" one waits for clients
             try:
-                self.process.wait(30)
+                self.pause()
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)

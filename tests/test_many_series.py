@@ -130,7 +130,7 @@ def test_a_series_another_daemon_serves_is_skipped_naming_its_pid(tmp_path, star
                            capture_output=True, text=True, timeout=30)
     assert third.returncode == 1
     last = third.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"{folder}: every series that loads is served by another daemon: ")
+    assert last.startswith(f"{folder}: no series that loads can be served now: ")
     assert f"(pid {single.pid})" in third.stderr and f"(pid {many.pid})" in third.stderr
     assert "Traceback" not in third.stderr
 

@@ -240,6 +240,7 @@ def two_daemon_series(tmp_path: Path, postgres, server, talks: int) -> Path:
 def test_two_daemons_on_one_postgresql_ledger_send_each_message_exactly_once(tmp_path, postgres, smtp_plain,
                                                                             start_daemon):
     config = two_daemon_series(tmp_path, postgres, smtp_plain, talks=60)
+    smtp_plain.stall_after_data(0.1, count=60)   # 6 s for one daemon alone: the second joins in
     daemons = [start_daemon(config), start_daemon(config)]   # no lock: both serve the series
     wait_until(lambda: len(smtp_plain.messages) >= 60, timeout=60, what="60 announcements")
     time.sleep(1)
@@ -247,7 +248,8 @@ def test_two_daemons_on_one_postgresql_ledger_send_each_message_exactly_once(tmp
     assert sorted(received) == sorted(message_id_for(f"t{n:03}/announcement", DOMAIN) for n in range(60))
     for daemon in daemons:
         assert daemon.stop() == 0
-        assert "started:" in daemon.log and f"ledger {postgres.url} (series {tmp_path.name})" in daemon.log
+        assert f"ledger {postgres.url} (series {tmp_path.name})" in daemon.log
+        assert " sent t0" in daemon.log   # each sent some of them
     assert table(postgres, "SELECT state, count(*) FROM announcer.messages GROUP BY state") == [["sent", "60"]]
     assert table(postgres, "SELECT count(*) FROM announcer.events") == [["60"]]
 
@@ -265,9 +267,12 @@ def test_a_daemon_killed_mid_send_leaves_its_claim_to_become_uncertain_and_the_o
     time.sleep(2)   # the dead daemon's lease runs out
     plan = cli(config, "plan")
     assert "uncertain" in plan.stdout, plan.stdout
+    survivor.proc.send_signal(signal.SIGHUP)   # a pass now: it records the dead daemon's claim, sends nothing
+    survivor.wait_for(r"uncertain t000 announcement: the process sending it stopped before recording the outcome")
+    survivor.wait_for(r"pass: 0 sent", after=len(survivor.lines) - 1)
     assert survivor.stop() == 0
     log = cli(config, "log")
-    assert "uncertain  the process sending it stopped before recording the outcome" in log.stdout, log.stdout
+    assert log.stdout.count("uncertain  the process sending it stopped before recording the outcome") == 1
     assert len(smtp_plain.messages) == 1   # never sent again, by the survivor or anyone
     assert table(postgres, "SELECT state FROM announcer.messages") == [["uncertain"]]
 
@@ -294,3 +299,42 @@ def test_reading_a_series_before_its_first_send_does_not_date_its_ledger(tmp_pat
     assert table(postgres, "SELECT name FROM announcer.meta") == []   # as no SQLite file is made by them
     assert cli(config, "send", "--due").returncode == 0
     assert table(postgres, "SELECT series, name FROM announcer.meta") == [[tmp_path.name, "created"]]
+
+
+def test_a_daemon_that_loses_the_database_after_a_send_leaves_it_uncertain_and_connects_again(
+        tmp_path, postgres, smtp_plain, start_daemon):
+    config = two_daemon_series(tmp_path, postgres, smtp_plain, talks=1)
+    smtp_plain.stall_after_data(4)
+    daemon = start_daemon(config, "--verbose", lease_seconds=1)
+    wait_until(lambda: len(smtp_plain.messages) == 1, timeout=20, what="the announcement in flight")
+    postgres.pause()   # the database restarts while the server holds its reply
+    postgres.resume()
+    daemon.wait_for(r"error: the pass failed: .*the ledger's database failed", timeout=20)
+    time.sleep(1.5)   # nothing renews the claim whose outcome could not be recorded: its lease runs out
+    assert table(postgres, "SELECT state, owner IS NOT NULL FROM announcer.messages") == [["claimed", "t"]]
+    assert "uncertain" in cli(config, "plan").stdout
+    daemon.proc.send_signal(signal.SIGHUP)   # the next pass connects again
+    daemon.wait_for(r"uncertain t000 announcement: the process sending it stopped before recording the outcome")
+    assert daemon.stop() == 0
+    assert len(smtp_plain.messages) == 1
+    assert table(postgres, "SELECT state FROM announcer.messages") == [["uncertain"]]
+
+
+def test_a_folder_daemon_serves_a_series_whose_database_was_down_once_it_is_back(tmp_path, postgres, start_daemon):
+    soon = local_minute(datetime.now(timezone.utc) + timedelta(days=2))
+    (tmp_path / "local").mkdir()
+    local = write_config(tmp_path / "local", messages=RECENT)   # a SQLite ledger, served all along
+    shared = pg_config(tmp_path / "shared", postgres)
+    for config in (local, shared):
+        write_talk(config, "a.yaml", talk("A", soon))
+    postgres.pause()
+    try:
+        daemon = start_daemon(tmp_path)
+        daemon.wait_for(r"shared: postgresql://\S+: cannot open the ledger: .*: skipped")   # tried again later
+        daemon.wait_for(r"local: sent a announcement")
+    finally:
+        postgres.resume()
+    daemon.proc.send_signal(signal.SIGHUP)   # as the heartbeat does each minute
+    daemon.wait_for(r"shared: sent a announcement", timeout=20)
+    assert daemon.stop() == 0
+    assert table(postgres, "SELECT series, state FROM announcer.messages") == [["shared", "sent"]]

@@ -149,8 +149,9 @@ class Dispatcher:
         for message in plan.messages:
             record = records.get(message.key)
             if message.state == "missed" and (record is None or record.state == "retry"):
-                if self.recording:
-                    self.recording.record(message, "missed", now, error=MISSED_DETAIL)
+                if self.recording and not self.recording.record(message, "missed", now, error=MISSED_DETAIL,
+                                                                only_from=("retry",)):
+                    continue   # another process sent (or settled) it since this pass read the ledger
                 self.log(f"missed    {message.talk_id} {message.kind}: {MISSED_DETAIL}")
                 result.outcomes.append(Outcome(message, "missed", MISSED_DETAIL))
         result.held = [m for m in plan.messages if m.state == "held" and not catch_up]

@@ -6,8 +6,9 @@ all series, and a pass runs only the series that changed on disk or have a messa
 series at rest costs nothing between its due times. Changes come from the operating system
 through watchfiles (inotify) where it works; with ANNOUNCER_WATCH=poll, or when watchfiles is
 missing or fails, the folders are polled as the one-series daemon polls its own. A heartbeat
-every 60 s re-lists the folder, tries again the series another daemon held, and runs any series
-whose wake-up passed (after a suspend): it does not re-plan the series at rest.
+every 60 s re-lists the folder, tries again the series it could not serve (another daemon held
+its ledger, or its database was out of reach), and runs any series whose wake-up passed (after
+a suspend): it does not re-plan the series at rest.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from announcer.errors import AnnouncerError, InputError, LockedError
+from announcer.errors import AnnouncerError, InputError, LockedError, Unavailable
 from announcer.run.daemon import (HEARTBEAT_SECONDS, NEAR_SECONDS, POLL_SECONDS, SIGNAL_SECONDS, DaemonCore,
                                   LogLines, Wake, route_scheduler_warnings, utc_now)
 from announcer.run.lock import DaemonLock, lock_ledger, notify_systemd
@@ -51,7 +52,7 @@ class Slot:
     lock: DaemonLock | None = None
     wake: Wake | None = None
     failed_stamp: Stamp | None = None    # the config that failed to start: tried again once it changes
-    held: str | None = None              # why another daemon keeps it (logged once)
+    held: str | None = None              # why it cannot be served now (logged once)
 
 
 class FolderCore:
@@ -105,19 +106,18 @@ class FolderCore:
         try:
             config = load_config(slot.config_path)
             lock = lock_ledger(config)
-        except LockedError as error:
+            try:
+                core = DaemonCore(config, log, config_stamp=stamp)
+            except BaseException:
+                if lock is not None:
+                    lock.release()
+                raise
+        except Unavailable as error:   # another daemon's lock, a database out of reach: tried again later
             if slot.held != str(error):
                 log(f"{error}: skipped")
             slot.held = str(error)
             return
         except AnnouncerError as error:
-            self._broken(slot, stamp, error)
-            return
-        try:
-            core = DaemonCore(config, log, config_stamp=stamp)
-        except AnnouncerError as error:
-            if lock is not None:
-                lock.release()
             self._broken(slot, stamp, error)
             return
         slot.core, slot.lock, slot.failed_stamp, slot.held = core, lock, None, None
@@ -319,7 +319,7 @@ class FolderDaemon:
                 force, self._reload_all = self._reload_all, False
             if force:
                 names |= set(self.core.slots)
-            if heartbeat:   # the folder's listing, and series held by another daemon: cheap
+            if heartbeat:   # the folder's listing, and series that could not be served: cheap
                 listed = self.core.listed()
                 names |= (listed ^ set(self.core.slots)) | {s.name for s in self.core.slots.values() if s.held}
             now = utc_now()
@@ -379,7 +379,7 @@ def _more_files() -> None:
 
 
 def run_folder_daemon(folder: Path, verbose: bool = False) -> int:
-    """Serve every series of a folder until SIGTERM or SIGINT; LockedError when another daemon holds them all."""
+    """Serve every series of a folder until SIGTERM or SIGINT; LockedError when none can be served."""
     log = LogLines()
     _more_files()
     core = FolderCore(folder, log)
@@ -390,7 +390,7 @@ def run_folder_daemon(folder: Path, verbose: bool = False) -> int:
                 slot.core.rest()
         held = [slot.held for slot in core.slots.values() if slot.held]
         if held and not core.served():
-            raise LockedError(f"{folder}: every series that loads is served by another daemon: {held[0]}")
+            raise LockedError(f"{folder}: no series that loads can be served now: {held[0]}")
         watching = "polling" if os.environ.get(WATCH_ENV, "").lower() == "poll" else "inotify (watchfiles)"
         broken = sum(1 for slot in core.slots.values() if slot.failed_stamp is not None)
         log(f"started: folder {folder.resolve()}, {len(core.served())} series served, {len(held)} held by "

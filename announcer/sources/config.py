@@ -11,7 +11,7 @@ from datetime import time, timedelta
 from email.headerregistry import Address
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 from announcer.errors import AnnouncerError, InputError, Problem
@@ -86,6 +86,11 @@ class Postgres:
     url: str                    # postgresql://USER@HOST:PORT/DB, never with a password
     series: str                 # this series' key in the database
     password_env: str | None    # else libpq's own: PGPASSWORD or ~/.pgpass
+
+    @property
+    def shown(self) -> str:
+        """The URL as log lines and errors give it: without its query (libpq options)."""
+        return self.url.split("?", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -244,7 +249,7 @@ def _load_postgres(read: Reader, data: dict, base: Path) -> Postgres | None:
     series = read.text("state", data, "series") or base.name
     password_env = read.variable("state", data, "password_env")
     if url is None:
-        for key in ("series", "password_env"):
+        for key in ("series", "password_env") if "url" not in data else ():   # a bad url is a problem of its own
             if key in data:
                 read.problem("state", key, f'"{key}" is for a PostgreSQL ledger: add "url" or remove it')
         return None
@@ -265,7 +270,7 @@ def _postgres_url(value: Any) -> str:
         password, port = parts.password, parts.port  # reading the port checks it
     except ValueError:  # the value itself is not shown: it may hold a password
         raise ValueError("is not a valid URL: write postgresql://USER@HOST:PORT/DATABASE") from None
-    if password is not None or "password=" in parts.query.lower():
+    if password is not None or any(key.strip().lower() == "password" for key, _ in parse_qsl(parts.query)):
         raise ValueError("never write the password in the URL: use PGPASSWORD, ~/.pgpass or "
                          '"password_env" (the URL is shown in the log)')
     if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/") or port == 0:

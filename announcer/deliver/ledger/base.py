@@ -4,6 +4,7 @@ which states a mode may claim, and the protocol that dispatch, the daemon and th
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -79,6 +80,29 @@ def announced_from(rows: Iterable[tuple[str, str, int]]) -> dict[str, Announced]
     return announced
 
 
+class InHand:
+    """The keys of one run's claims that are not recorded or given back yet: the only leases its
+    keeper renews. A claim whose outcome could not be recorded (the database went away after the
+    send) leaves this set all the same, so its lease runs out and it shows as `uncertain`, rather
+    than staying `claimed` for as long as the process lives."""
+
+    def __init__(self) -> None:
+        self._keys: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, key: str) -> None:
+        with self._lock:
+            self._keys.add(key)
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            self._keys.discard(key)
+
+    def keys(self) -> list[str]:
+        with self._lock:
+            return sorted(self._keys)
+
+
 class Ledger(Protocol):
     """The send ledger of one series: SqliteLedger (a file) or PostgresLedger (a shared database).
 
@@ -109,8 +133,10 @@ class Ledger(Protocol):
         """How many times the message was claimed."""
 
     def record(self, message: PlannedMessage, state: str, now: datetime, *, message_id: str | None = None,
-               facts: dict | None = None, error: str | None = None, next_try: datetime | None = None) -> None:
-        """Record what became of a message (and add it to its history)."""
+               facts: dict | None = None, error: str | None = None, next_try: datetime | None = None,
+               only_from: tuple[str, ...] | None = None) -> bool:
+        """Record what became of a message (and add it to its history). With only_from, only if the
+        ledger does not know the message or holds it in one of those states; False if it did not."""
 
     def recover_abandoned(self, now: datetime) -> list[tuple[str, str, str]]:
         """Claims whose lease ran out become `uncertain`; their (key, talk, kind)."""

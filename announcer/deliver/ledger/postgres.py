@@ -23,6 +23,7 @@ from announcer.deliver.ledger.base import (
     ABANDONED,
     LEASE,
     Event,
+    InHand,
     announced_from,
     claimable_sql,
     clock,
@@ -30,7 +31,7 @@ from announcer.deliver.ledger.base import (
     stamp,
     unstamp,
 )
-from announcer.errors import AnnouncerError
+from announcer.errors import AnnouncerError, LedgerUnavailable
 from announcer.plan import FACT_KINDS, Announced, Mode, PlannedMessage, Record
 from announcer.sources.config import Postgres
 
@@ -39,7 +40,7 @@ try:
 except ImportError:  # the optional extra: `pip install 'announcer[postgres]'`
     psycopg = None
 
-SCHEMA = "announcer"     # the ledger's tables live in their own schema of the database
+SCHEMA = "announcer"     # the ledger's tables live in a schema of their own, named in every statement
 MIGRATION_LOCK = 7261    # pg_advisory_xact_lock key: one process at a time upgrades the tables
 CONNECT_SECONDS = 10
 
@@ -47,7 +48,7 @@ CONNECT_SECONDS = 10
 def _tables(db) -> None:
     """Version 1: the tables, keyed by series."""
     db.execute("""
-        CREATE TABLE messages (
+        CREATE TABLE announcer.messages (
             series     TEXT NOT NULL,
             key        TEXT NOT NULL,
             talk       TEXT NOT NULL,
@@ -64,12 +65,12 @@ def _tables(db) -> None:
             lease      TIMESTAMPTZ,
             updated    TEXT NOT NULL,
             PRIMARY KEY (series, key));
-        CREATE TABLE meta (
+        CREATE TABLE announcer.meta (
             series     TEXT NOT NULL,
             name       TEXT NOT NULL,
             value      TEXT NOT NULL,
             PRIMARY KEY (series, name));
-        CREATE TABLE events (
+        CREATE TABLE announcer.events (
             id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             series     TEXT NOT NULL,
             at         TEXT NOT NULL,
@@ -79,8 +80,9 @@ def _tables(db) -> None:
             state      TEXT NOT NULL,
             message_id TEXT,
             detail     TEXT);
-        CREATE INDEX events_series_talk ON events (series, talk, id);
-        CREATE INDEX messages_claims ON messages (owner) WHERE state = 'claimed';
+        CREATE INDEX events_series_talk ON announcer.events (series, talk, id);
+        CREATE INDEX events_series_key ON announcer.events (series, key, id);
+        CREATE INDEX messages_claims ON announcer.messages (owner) WHERE state = 'claimed';
     """)
 
 
@@ -88,8 +90,8 @@ MIGRATIONS = (_tables,)   # version N is MIGRATIONS[N - 1]; a new one goes at th
 
 
 def connect(place: Postgres, config_path: Path):
-    """A connection in autocommit mode (each statement its own transaction) with the ledger's
-    schema first on the search path; any failure is one line naming the URL (never a password)."""
+    """A connection in autocommit mode (each statement its own transaction); any failure is one
+    line naming the URL (never a password)."""
     if psycopg is None:
         raise AnnouncerError(f"{config_path}: [state] url needs PostgreSQL support: "
                              "pip install 'announcer[postgres]'")
@@ -99,9 +101,11 @@ def connect(place: Postgres, config_path: Path):
     extra = {"password": password} if password is not None else {}
     try:
         return psycopg.connect(place.url, autocommit=True, connect_timeout=CONNECT_SECONDS,
-                               application_name="announcer", options=f"-c search_path={SCHEMA}", **extra)
+                               application_name="announcer", **extra)
+    except psycopg.OperationalError as error:   # out of reach, or the login refused: try again later
+        raise LedgerUnavailable(f"{place.shown}: cannot open the ledger: {_first_line(error)}") from None
     except psycopg.Error as error:
-        raise AnnouncerError(f"{place.url}: cannot open the ledger: {_first_line(error)}") from None
+        raise AnnouncerError(f"{place.shown}: cannot open the ledger: {_first_line(error)}") from None
 
 
 def _first_line(error: Exception) -> str:
@@ -109,21 +113,31 @@ def _first_line(error: Exception) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+def _version(db) -> int:
+    """The schema version the database holds (0 before the first announcer connected)."""
+    if db.execute("SELECT to_regclass('announcer.migrations')").fetchone()[0] is None:
+        return 0
+    return db.execute("SELECT COALESCE(MAX(version), 0) FROM announcer.migrations").fetchone()[0]
+
+
 def _migrate(db, url: str) -> None:
     """Bring the tables up to this version's, each step once, under a lock that makes the other
-    daemons starting at the same moment wait (a `migrations` table says which steps are done)."""
+    daemons starting at the same moment wait (`announcer.migrations` says which steps are done).
+    Tables already up to date are only read: a role without the right to create may use them."""
+    if _version(db) == len(MIGRATIONS):
+        return
     with db.transaction():
         db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         db.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-        db.execute("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, "
+        db.execute("CREATE TABLE IF NOT EXISTS announcer.migrations (version INTEGER PRIMARY KEY, "
                    "applied TIMESTAMPTZ NOT NULL DEFAULT now())")
-        done = db.execute("SELECT COALESCE(MAX(version), 0) FROM migrations").fetchone()[0]
+        done = _version(db)
         if done > len(MIGRATIONS):
             raise AnnouncerError(f"{url}: the ledger was written by a newer announcer (schema version {done}, "
                                  f"this one knows {len(MIGRATIONS)}): upgrade announcer")
         for version in range(done + 1, len(MIGRATIONS) + 1):
             MIGRATIONS[version - 1](db)
-            db.execute("INSERT INTO migrations (version) VALUES (%s)", (version,))
+            db.execute("INSERT INTO announcer.migrations (version) VALUES (%s)", (version,))
 
 
 class PostgresLedger:
@@ -132,13 +146,14 @@ class PostgresLedger:
     def __init__(self, place: Postgres, config_path: Path, write: bool = True):
         self.place, self.series, self.config_path = place, place.series, config_path
         self.owner = f"{socket.gethostname()} pid {os.getpid()} {uuid.uuid4().hex[:12]}"
+        self.in_hand = InHand()
         self._keeper: LeaseKeeper | None = None
         self._db = connect(place, config_path)
         try:
             with self._failures("cannot open the ledger"):
-                _migrate(self._db, place.url)
+                _migrate(self._db, place.shown)
                 if write:  # the series' ledger begins with its first write, as a SQLite file does
-                    self._db.execute("INSERT INTO meta (series, name, value) VALUES (%s, 'created', %s) "
+                    self._db.execute("INSERT INTO announcer.meta (series, name, value) VALUES (%s, 'created', %s) "
                                      "ON CONFLICT DO NOTHING", (self.series, stamp(clock())))
             self.created = unstamp(self.meta("created")) or clock()
         except BaseException:
@@ -146,7 +161,7 @@ class PostgresLedger:
             raise
 
     def describe(self) -> str:
-        return f"{self.place.url} (series {self.series})"
+        return f"{self.place.shown} (series {self.series})"
 
     @property
     def db(self):
@@ -168,18 +183,20 @@ class PostgresLedger:
             return self.db.execute(query, params)
 
     def meta(self, name: str) -> str | None:
-        row = self._execute("SELECT value FROM meta WHERE series = %s AND name = %s", (self.series, name)).fetchone()
+        row = self._execute("SELECT value FROM announcer.meta WHERE series = %s AND name = %s",
+                            (self.series, name)).fetchone()
         return row[0] if row else None
 
     def set_meta(self, name: str, value: str | None) -> None:
         if value is None:
-            self._execute("DELETE FROM meta WHERE series = %s AND name = %s", (self.series, name))
+            self._execute("DELETE FROM announcer.meta WHERE series = %s AND name = %s", (self.series, name))
         else:
-            self._execute("INSERT INTO meta (series, name, value) VALUES (%s, %s, %s) "
-                          "ON CONFLICT (series, name) DO UPDATE SET value = excluded.value", (self.series, name, value))
+            self._execute("INSERT INTO announcer.meta (series, name, value) VALUES (%s, %s, %s) "
+                          "ON CONFLICT (series, name) DO UPDATE SET value = excluded.value",
+                          (self.series, name, value))
 
     def first_meta(self, name: str, value: str) -> str:
-        self._execute("INSERT INTO meta (series, name, value) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+        self._execute("INSERT INTO announcer.meta (series, name, value) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
                       (self.series, name, value))
         return self.meta(name)
 
@@ -198,84 +215,103 @@ class PostgresLedger:
     def records(self) -> dict[str, Record]:
         return records_from(self._execute(
             "SELECT key, talk, kind, due, CASE WHEN state = 'claimed' AND (lease IS NULL OR lease < clock_timestamp()) "
-            "THEN 'uncertain' ELSE state END, next_try, message_id, updated FROM messages WHERE series = %s",
-            (self.series,)))
+            "THEN 'uncertain' ELSE state END, next_try, message_id, updated "
+            "FROM announcer.messages WHERE series = %s", (self.series,)))
 
     def announced(self) -> dict[str, Announced]:
         return announced_from(self._execute(
-            "SELECT talk, facts, sequence FROM messages WHERE series = %s AND state = 'sent' AND kind = ANY(%s) "
-            "AND facts IS NOT NULL ORDER BY sequence, updated", (self.series, list(FACT_KINDS))))
+            "SELECT talk, facts, sequence FROM announcer.messages WHERE series = %s AND state = 'sent' "
+            "AND kind = ANY(%s) AND facts IS NOT NULL ORDER BY sequence, updated", (self.series, list(FACT_KINDS))))
 
     def claim(self, message: PlannedMessage, now: datetime, mode: Mode = Mode.DUE) -> bool:
         """Take a message for sending; False when another daemon has it or its state forbids it."""
         if self._keeper is None:
-            self._keeper = LeaseKeeper(self.place, self.config_path, self.owner)
+            self._keeper = LeaseKeeper(self)
             self._keeper.start()
         cursor = self._execute(
-            "INSERT INTO messages (series, key, talk, kind, due, state, attempts, owner, lease, updated) "
+            "INSERT INTO announcer.messages AS messages "
+            "(series, key, talk, kind, due, state, attempts, owner, lease, updated) "
             "VALUES (%s, %s, %s, %s, %s, 'claimed', 1, %s, clock_timestamp() + %s::interval, %s) "
             "ON CONFLICT (series, key) DO UPDATE SET state = 'claimed', attempts = messages.attempts + 1, "
             f"owner = excluded.owner, lease = excluded.lease, updated = excluded.updated WHERE {claimable_sql(mode)}",
             (self.series, message.key, message.talk_id, message.kind, stamp(message.due), self.owner, LEASE,
              stamp(now)))
+        if cursor.rowcount == 1:
+            self.in_hand.add(message.key)
         return cursor.rowcount == 1
 
     def release(self, message: PlannedMessage) -> None:
         """Give back this run's claim on a message not handed over: back to its last recorded state."""
-        with self._failures(), self.db.transaction():
-            row = self.db.execute("SELECT state FROM events WHERE series = %s AND key = %s ORDER BY id DESC LIMIT 1",
-                                  (self.series, message.key)).fetchone()
-            if row is None:
-                self.db.execute("DELETE FROM messages WHERE series = %s AND key = %s AND state = 'claimed' "
-                                "AND owner = %s", (self.series, message.key, self.owner))
-            else:
-                self.db.execute("UPDATE messages SET state = %s, owner = NULL, lease = NULL, attempts = attempts - 1 "
-                                "WHERE series = %s AND key = %s AND state = 'claimed' AND owner = %s",
-                                (row[0], self.series, message.key, self.owner))
+        try:
+            with self._failures(), self.db.transaction():
+                row = self.db.execute("SELECT state FROM announcer.events WHERE series = %s AND key = %s "
+                                      "ORDER BY id DESC LIMIT 1", (self.series, message.key)).fetchone()
+                if row is None:
+                    self.db.execute("DELETE FROM announcer.messages WHERE series = %s AND key = %s "
+                                    "AND state = 'claimed' AND owner = %s", (self.series, message.key, self.owner))
+                else:
+                    self.db.execute("UPDATE announcer.messages SET state = %s, owner = NULL, lease = NULL, "
+                                    "attempts = attempts - 1 WHERE series = %s AND key = %s AND state = 'claimed' "
+                                    "AND owner = %s", (row[0], self.series, message.key, self.owner))
+        finally:
+            self.in_hand.discard(message.key)
 
     def attempts(self, key: str) -> int:
-        row = self._execute("SELECT attempts FROM messages WHERE series = %s AND key = %s",
+        row = self._execute("SELECT attempts FROM announcer.messages WHERE series = %s AND key = %s",
                             (self.series, key)).fetchone()
         return row[0] if row else 0
 
     def record(self, message: PlannedMessage, state: str, now: datetime, *, message_id: str | None = None,
-               facts: dict | None = None, error: str | None = None, next_try: datetime | None = None) -> None:
-        """Record what became of a message (and add it to its history), in one transaction."""
-        with self._failures(), self.db.transaction():
-            self.db.execute(
-                "INSERT INTO messages (series, key, talk, kind, due, state, updated) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (series, key) DO NOTHING",
-                (self.series, message.key, message.talk_id, message.kind, stamp(message.due), state, stamp(now)))
-            self.db.execute(
-                "UPDATE messages SET state = %s, updated = %s, owner = NULL, lease = NULL, last_error = %s, "
-                "next_try = %s, message_id = COALESCE(%s, message_id), sequence = COALESCE(%s, sequence), "
-                "facts = COALESCE(%s, facts) WHERE series = %s AND key = %s",
-                (state, stamp(now), error, next_try and stamp(next_try), message_id,
-                 message.sequence if facts is not None else None,
-                 json.dumps(facts, sort_keys=True) if facts is not None else None, self.series, message.key))
-            self.db.execute(
-                "INSERT INTO events (series, at, key, talk, kind, state, message_id, detail) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (self.series, stamp(now), message.key, message.talk_id, message.kind, state, message_id, error))
+               facts: dict | None = None, error: str | None = None, next_try: datetime | None = None,
+               only_from: tuple[str, ...] | None = None) -> bool:
+        """Record what became of a message (and add it to its history), in one transaction; with
+        only_from, only if the ledger does not know it or holds it in one of those states."""
+        try:
+            with self._failures(), self.db.transaction():
+                inserted = self.db.execute(
+                    "INSERT INTO announcer.messages (series, key, talk, kind, due, state, updated) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (series, key) DO NOTHING",
+                    (self.series, message.key, message.talk_id, message.kind, stamp(message.due), state,
+                     stamp(now))).rowcount
+                condition = " AND state = ANY(%s)" if only_from is not None and not inserted else ""
+                updated = self.db.execute(
+                    "UPDATE announcer.messages SET state = %s, updated = %s, owner = NULL, lease = NULL, "
+                    "last_error = %s, next_try = %s, message_id = COALESCE(%s, message_id), "
+                    "sequence = COALESCE(%s, sequence), facts = COALESCE(%s, facts) "
+                    "WHERE series = %s AND key = %s" + condition,
+                    (state, stamp(now), error, next_try and stamp(next_try), message_id,
+                     message.sequence if facts is not None else None,
+                     json.dumps(facts, sort_keys=True) if facts is not None else None, self.series, message.key)
+                    + ((list(only_from),) if condition else ())).rowcount
+                if updated:
+                    self.db.execute(
+                        "INSERT INTO announcer.events (series, at, key, talk, kind, state, message_id, detail) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                        (self.series, stamp(now), message.key, message.talk_id, message.kind, state, message_id,
+                         error))
+            return bool(updated)
+        finally:
+            self.in_hand.discard(message.key)
 
     def recover_abandoned(self, now: datetime) -> list[tuple[str, str, str]]:
         """Claims whose lease ran out (their daemon died, on any host) become `uncertain`. Of two
         daemons doing this at once, the row lock lets one record each."""
         with self._failures(), self.db.transaction():
             rows = self.db.execute(
-                "UPDATE messages SET state = 'uncertain', owner = NULL, lease = NULL, updated = %s, last_error = %s "
-                "WHERE series = %s AND state = 'claimed' AND (lease IS NULL OR lease < clock_timestamp()) "
-                "RETURNING key, talk, kind, message_id", (stamp(now), ABANDONED, self.series)).fetchall()
+                "UPDATE announcer.messages SET state = 'uncertain', owner = NULL, lease = NULL, updated = %s, "
+                "last_error = %s WHERE series = %s AND state = 'claimed' "
+                "AND (lease IS NULL OR lease < clock_timestamp()) RETURNING key, talk, kind, message_id",
+                (stamp(now), ABANDONED, self.series)).fetchall()
             if rows:
                 self.db.cursor().executemany(
-                    "INSERT INTO events (series, at, key, talk, kind, state, message_id, detail) "
+                    "INSERT INTO announcer.events (series, at, key, talk, kind, state, message_id, detail) "
                     "VALUES (%s, %s, %s, %s, %s, 'uncertain', %s, %s)",
                     [(self.series, stamp(now), key, talk, kind, message_id, ABANDONED)
                      for key, talk, kind, message_id in rows])
         return [(key, talk, kind) for key, talk, kind, _ in sorted(rows)]
 
     def history(self, talk_id: str | None = None) -> list[Event]:
-        query = "SELECT at, talk, kind, state, message_id, detail FROM events WHERE series = %s"
+        query = "SELECT at, talk, kind, state, message_id, detail FROM announcer.events WHERE series = %s"
         rows = (self._execute(query + " AND talk = %s ORDER BY id", (self.series, talk_id)) if talk_id
                 else self._execute(query + " ORDER BY id", (self.series,)))
         return [Event(unstamp(at), talk, kind, state, message_id, detail)
@@ -283,22 +319,27 @@ class PostgresLedger:
 
 
 class LeaseKeeper(threading.Thread):
-    """Renews one run's leases every quarter of LEASE on its own connection, until stopped; a
-    database out of reach is tried again next round (past the lease, the claims become uncertain)."""
+    """Renews the leases of a ledger's claims in hand every quarter of LEASE, on its own connection,
+    until stopped; a database out of reach is tried again next round (past the lease, the claims
+    become uncertain)."""
 
-    def __init__(self, place: Postgres, config_path: Path, owner: str) -> None:
+    def __init__(self, ledger: PostgresLedger) -> None:
         super().__init__(name="announcer-lease", daemon=True)
-        self.place, self.config_path, self.owner = place, config_path, owner
+        self.ledger = ledger
         self._stopped = threading.Event()
 
     def run(self) -> None:
         db = None
         while not self._stopped.wait(LEASE.total_seconds() / 4):
+            keys = self.ledger.in_hand.keys()
+            if not keys:
+                continue
             try:
                 if db is None or db.broken:
-                    db = connect(self.place, self.config_path)
-                db.execute("UPDATE messages SET lease = clock_timestamp() + %s::interval "
-                           "WHERE owner = %s AND state = 'claimed'", (LEASE, self.owner))
+                    db = connect(self.ledger.place, self.ledger.config_path)
+                db.execute("UPDATE announcer.messages SET lease = clock_timestamp() + %s::interval "
+                           "WHERE series = %s AND key = ANY(%s) AND owner = %s AND state = 'claimed'",
+                           (LEASE, self.ledger.series, keys, self.ledger.owner))
             except (AnnouncerError, psycopg.Error):
                 db = None
         if db is not None:
