@@ -12,7 +12,6 @@ import itertools
 import logging
 import os
 import re
-import signal
 import sys
 import threading
 import time
@@ -31,6 +30,7 @@ from announcer.deliver.ledger import FIRST_RETRY, open_ledger
 from announcer.errors import AnnouncerError, InputError
 from announcer.plan import ready_at
 from announcer.run.lock import lock_ledger, notify_systemd
+from announcer.run.signals import Signals
 from announcer.run.watch import FolderWatch, Stamp, TalkFiles, file_stamp, snapshot
 from announcer.sources.config import Config, find_config, load_config
 from announcer.sources.series import Loaded
@@ -251,8 +251,7 @@ class Daemon:
             # wake-up, and never queue the same job twice (reference/scheduling.md 1.4).
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
             timezone=timezone.utc)
-        self._signal: int | None = None          # set by the SIGTERM/SIGINT handler
-        self._hangup = False                     # set by the SIGHUP handler
+        self.signals = Signals()
         self._lock = threading.Lock()            # guards the two below, and scheduler calls from jobs
         self._reload_wanted = False
         self._stopped = threading.Event()
@@ -260,8 +259,12 @@ class Daemon:
 
     def run(self) -> int:
         """Serve until SIGTERM or SIGINT; 0 once the message in hand is finished."""
-        handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-        previous = {number: signal.signal(number, self._on_signal) for number in handled}
+        with self.signals:
+            self._serve()
+        self.log("stopped")
+        return 0
+
+    def _serve(self) -> None:
         route_scheduler_warnings(self.log)
         try:
             self.scheduler.add_job(self._job, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat",
@@ -276,23 +279,11 @@ class Daemon:
             notify_systemd("STOPPING=1")
             if self.scheduler.running:
                 self.scheduler.shutdown(wait=True)   # lets the pass in hand finish its message
-            for number, handler in previous.items():
-                signal.signal(number, handler)
-        self.log("stopped")
-        return 0
-
-    def _on_signal(self, number: int, frame: object) -> None:
-        # Only set flags: the main thread may hold the scheduler's locks right now.
-        if number == signal.SIGHUP:
-            self._hangup = True
-        else:
-            self._signal = number
 
     def _watch_until_signal(self) -> None:
         next_poll = time.monotonic() + POLL_SECONDS
-        while self._signal is None:
-            if self._hangup:
-                self._hangup = False
+        while self.signals.stop is None:
+            if self.signals.hangup():
                 with self._lock:
                     self._reload_wanted = True
                 self._nudge("SIGHUP: reload")
@@ -304,7 +295,7 @@ class Daemon:
                     more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
                     self._nudge(f"changed: {', '.join(changed[:3])}{more}")
             time.sleep(SIGNAL_SECONDS)
-        self.log(f"stopping on {signal.Signals(self._signal).name}: finishing the message in hand")
+        self.log(self.signals.stopping_line())
 
     def _nudge(self, reason: str) -> None:
         """A pass now (each nudge is its own one-off job, queued behind any pass in hand)."""

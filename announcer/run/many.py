@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import os
 import resource
-import signal
 import threading
 import time
 import traceback
@@ -34,6 +33,7 @@ from announcer.errors import AnnouncerError, InputError, LockedError, Unavailabl
 from announcer.run.daemon import (HEARTBEAT_SECONDS, NEAR_SECONDS, POLL_SECONDS, SIGNAL_SECONDS, DaemonCore,
                                   LogLines, Wake, route_scheduler_warnings, utc_now)
 from announcer.run.lock import DaemonLock, lock_ledger, notify_systemd
+from announcer.run.signals import Signals
 from announcer.run.watch import FolderWatch, Stamp, file_stamp
 from announcer.sources.config import load_config
 from announcer.sources.folder import CONFIG_NAME, series_configs
@@ -182,8 +182,7 @@ class FolderDaemon:
         self.scheduler = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()}, executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1}, timezone=timezone.utc)
-        self._signal: int | None = None
-        self._hangup = False
+        self.signals = Signals()
         self._lock = threading.Lock()        # guards the fields below
         self._changed: set[str] = set()
         self._reload_all = False
@@ -195,8 +194,12 @@ class FolderDaemon:
 
     def run(self) -> int:
         """Serve until SIGTERM or SIGINT."""
-        handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-        previous = {number: signal.signal(number, self._on_signal) for number in handled}
+        with self.signals:
+            self._serve()
+        self.log("stopped")
+        return 0
+
+    def _serve(self) -> None:
         route_scheduler_warnings(self.log)
         watcher = None
         try:
@@ -221,23 +224,12 @@ class FolderDaemon:
                 self.scheduler.shutdown(wait=True)
             if watcher is not None:
                 watcher.join(5)
-            for number, handler in previous.items():
-                signal.signal(number, handler)
-        self.log("stopped")
-        return 0
-
-    def _on_signal(self, number: int, frame: object) -> None:
-        if number == signal.SIGHUP:
-            self._hangup = True
-        else:
-            self._signal = number
 
     def _wait_for_signal(self) -> None:
         polls: dict[str, FolderWatch] = {}
         next_poll = time.monotonic() + POLL_SECONDS
-        while self._signal is None:
-            if self._hangup:
-                self._hangup = False
+        while self.signals.stop is None:
+            if self.signals.hangup():
                 with self._lock:
                     self._reload_all = True
                 self._nudge("SIGHUP: reload every series")
@@ -245,7 +237,7 @@ class FolderDaemon:
                 self._poll(polls)
                 next_poll = time.monotonic() + POLL_SECONDS
             time.sleep(SIGNAL_SECONDS)
-        self.log(f"stopping on {signal.Signals(self._signal).name}: finishing the message in hand")
+        self.log(self.signals.stopping_line())
 
     def _poll(self, polls: dict[str, FolderWatch]) -> None:
         """The fallback: stat every series' files (and list the folder) as the one-series daemon does."""
