@@ -305,7 +305,8 @@ def mutated_config(text: str, changes: list[tuple[tuple[str, str], str]]) -> str
          edit=None)
 @example(changes=[(("series", "name"), json.dumps("Series\u2028Bcc: e@x.com", ensure_ascii=False))],
          encoding="utf-8", edit=None)
-@example(changes=[(("state", "url"), '"postgresql://announcer@127.0.0.1:1/announcer"')], encoding="utf-8", edit=None)
+@example(changes=[(("state", "url"), '"postgresql://announcer@127.0.0.1:1/announcer"'), (("state", "series"), '"s"')],
+         encoding="utf-8", edit=None)
 @example(changes=[(("state", "url"), '"postgresql://u:secret-pw@127.0.0.1:1/x"')], encoding="utf-8", edit=None)
 def test_a_mutated_config_is_used_whole_or_refused_at_a_line(changes, encoding, edit):
     series = Series()

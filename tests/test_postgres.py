@@ -31,7 +31,8 @@ def pg_config(tmp_path: Path, postgres, server=None, **state) -> Path:
     """A series whose ledger is the test server's database (Maildir delivery unless `server`), with
     announcements due 2 days 30 minutes before their talk (recent enough for a new ledger to send)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
-    return write_config(tmp_path, server, messages=RECENT, state={"path": None, "url": postgres.url, **state})
+    return write_config(tmp_path, server, messages=RECENT,
+                        state={"path": None, "url": postgres.url, "series": tmp_path.name, **state})
 
 
 def message(name: str = "a", kind: str = "announcement") -> PlannedMessage:
@@ -77,7 +78,6 @@ def test_of_two_ledgers_claiming_one_message_at_once_exactly_one_gets_it(tmp_pat
 def test_records_history_and_announced_facts_round_trip_and_stay_within_their_series(tmp_path, postgres):
     maths = load_config(pg_config(tmp_path / "maths", postgres))
     physics = load_config(pg_config(tmp_path / "physics", postgres))
-    assert (maths.postgres.series, physics.postgres.series) == ("maths", "physics")   # the folder's name
     with open_ledger(maths, write=True) as ledger, open_ledger(physics, write=True) as other:
         assert ledger.claim(message(), NOW)
         assert other.claim(message(), NOW)    # the same key in another series is another message
@@ -255,6 +255,10 @@ def test_a_database_out_of_reach_or_a_wrong_password_is_one_line_and_exit_1(tmp_
     down = cli(closed, "plan")
     assert down.returncode == 1 and down.stderr.count("\n") == 1, down.stderr
     assert "cannot open the ledger" in down.stderr and "Connection refused" in down.stderr
+    none = cli(config, "plan", env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert none.returncode == 1 and none.stderr.count("\n") == 1
+    assert none.stderr.rstrip().endswith("no password supplied: set PGPASSWORD, write ~/.pgpass, or name a "
+                                         "variable with [state] password_env")
     missing = pg_config(tmp_path / "env", postgres, password_env="ANNOUNCER_PG_PASSWORD")
     unset = cli(missing, "plan")
     assert unset.returncode == 1 and f"{missing}: password_env names $ANNOUNCER_PG_PASSWORD, which is not set" in unset.stderr
@@ -354,7 +358,8 @@ def test_reading_a_series_before_its_first_send_does_not_date_its_ledger(tmp_pat
     assert cli(config, "plan").returncode == 0 and cli(config, "preview", "--out", str(tmp_path / "p")).returncode == 0
     assert table(postgres, "SELECT name FROM announcer.meta") == []   # as no SQLite file is made by them
     assert cli(config, "send", "--due").returncode == 0
-    assert table(postgres, "SELECT series, name FROM announcer.meta") == [[tmp_path.name, "created"]]
+    assert table(postgres, "SELECT series, name FROM announcer.meta ORDER BY name") == [
+        [tmp_path.name, "created"], [tmp_path.name, "domain"]]
 
 
 def test_a_daemon_that_loses_the_database_after_a_send_leaves_it_uncertain_and_connects_again(
@@ -394,3 +399,49 @@ def test_a_folder_daemon_serves_a_series_whose_database_was_down_once_it_is_back
     daemon.wait_for(r"shared: sent a announcement", timeout=20)
     assert daemon.stop() == 0
     assert table(postgres, "SELECT series, state FROM announcer.messages") == [["shared", "sent"]]
+
+
+def test_a_postgresql_ledger_needs_a_series_key_and_refuses_another_series_key(tmp_path, postgres):
+    for name in ("keyless", "stats"):
+        (tmp_path / name).mkdir()
+    keyless = write_config(tmp_path / "keyless", state={"path": None, "url": postgres.url})
+    done = cli(keyless, "check")
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert '"url" needs "series" beside it' in done.stderr and done.stderr.startswith(f"{keyless}:")
+    ours = pg_config(tmp_path / "maths", postgres, series="seminar")
+    write_talk(ours, "a.yaml", talk("A", local_minute(datetime.now(timezone.utc) + timedelta(days=2))))
+    assert cli(ours, "send", "--due").returncode == 0
+    theirs = write_config(tmp_path / "stats", series={"domain": "stats.example.org"}, messages=RECENT,
+                          state={"path": None, "url": postgres.url, "series": "seminar"})
+    for command in (["log"], ["plan"], ["send", "--due"]):
+        refused = cli(theirs, *command)
+        assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+        assert 'series = "seminar" is the key of another series' in refused.stderr
+        assert "(domain seminar.example.org, this one stats.example.org)" in refused.stderr
+        assert refused.stdout == ""
+
+
+def test_a_folder_series_whose_database_goes_away_says_so_once_and_again_when_it_is_back(tmp_path, postgres):
+    from announcer.run.many import FolderCore
+
+    config = pg_config(tmp_path / "shared", postgres)
+    write_talk(config, "a.yaml", talk("A", local_minute(datetime.now(timezone.utc) + timedelta(days=2))))
+    lines: list[str] = []
+    core = FolderCore(tmp_path, lines.append)
+    now = datetime.now(timezone.utc)
+    try:
+        core.run({"shared"}, now)
+        assert any(line.startswith("shared: sent a announcement") for line in lines), lines
+        postgres.pause()
+        try:
+            for minute in range(3):   # the timer wakes for the series each minute, as for a retry
+                core.run({"shared"}, now + timedelta(minutes=minute))
+        finally:
+            postgres.resume()
+        failed = [line for line in lines if "the pass failed" in line]
+        assert len(failed) == 1 and failed[0].endswith(": tried again each minute"), lines
+        assert core.slots["shared"].wake.at == now + timedelta(minutes=3)
+        core.run({"shared"}, now + timedelta(minutes=3))
+        assert lines[-1] == "shared: passes work again"
+    finally:
+        core.close()

@@ -53,6 +53,7 @@ class Slot:
     wake: Wake | None = None
     failed_stamp: Stamp | None = None    # the config that failed to start: tried again once it changes
     held: str | None = None              # why it cannot be served now (logged once)
+    failing: str | None = None           # why its last pass failed (logged once)
 
 
 class FolderCore:
@@ -156,8 +157,15 @@ class FolderCore:
                     continue
                 slot.core.run_pass(now)
                 slot.wake = slot.core.next_wake(now)
-            except Exception as error:  # one series' failure must not stop the others
-                self.log(f"{name}: error: the pass failed: {type(error).__name__}: {error}")
+                if slot.failing:
+                    self.log(f"{name}: passes work again")
+                slot.failing = None
+            except Exception as error:  # one series' failure must not stop the others; said once, tried each minute
+                slot = self.slots.get(name)
+                if slot is not None and slot.failing != str(error):
+                    self.log(f"{name}: error: the pass failed: {error}: tried again each minute")
+                if slot is not None:
+                    slot.failing, slot.wake = str(error), Wake(now + timedelta(seconds=HEARTBEAT_SECONDS), "a retry")
             finally:
                 slot = self.slots.get(name)
                 if slot is not None and slot.core is not None:

@@ -84,7 +84,7 @@ class Postgres:
     """`[state] url`: the ledger in a PostgreSQL database shared by many series and hosts (SPEC 8.4)."""
 
     url: str                    # postgresql://USER@HOST:PORT/DB, never with a password
-    series: str                 # this series' key in the database
+    series: str                 # this series' key in the database, chosen by the organiser
     password_env: str | None    # else libpq's own: PGPASSWORD or ~/.pgpass
 
     @property
@@ -246,7 +246,7 @@ def load_config(path: Path) -> Config:
 def _load_postgres(read: Reader, data: dict, base: Path) -> Postgres | None:
     """`[state] url`, `series` and `password_env`; None when the ledger is the SQLite file."""
     url = read.convert("state", data, "url", _postgres_url)
-    series = read.text("state", data, "series") or base.name
+    series = read.text("state", data, "series")
     password_env = read.variable("state", data, "password_env")
     if url is None:
         for key in ("series", "password_env") if "url" not in data else ():   # a bad url is a problem of its own
@@ -255,6 +255,10 @@ def _load_postgres(read: Reader, data: dict, base: Path) -> Postgres | None:
         return None
     if "path" in data:
         read.problem("state", "path", '"path" and "url" name two ledgers: keep one')
+    if series is None:
+        read.problem("state", "url", '"url" needs "series" beside it: the series\' key in the database, the same on '
+                                     'every host and no other series\' (e.g. series = "mad")')
+        return None
     return Postgres(url, series, password_env)
 
 

@@ -34,7 +34,7 @@ def open_ledger(config: Config, write: bool) -> Ledger | None:
     if config.postgres is not None:
         from announcer.deliver.ledger.postgres import PostgresLedger  # psycopg: an optional extra
 
-        return PostgresLedger(config.postgres, config.path, write)
+        return PostgresLedger(config.postgres, config.path, write, config.series.domain)
     if not write and not config.ledger_path.exists():
         return None
     return SqliteLedger(config.ledger_path)

@@ -103,7 +103,9 @@ def connect(place: Postgres, config_path: Path):
         return psycopg.connect(place.url, autocommit=True, connect_timeout=CONNECT_SECONDS,
                                application_name="announcer", **extra)
     except psycopg.OperationalError as error:   # out of reach, or the login refused: try again later
-        raise LedgerUnavailable(f"{place.shown}: cannot open the ledger: {_first_line(error)}") from None
+        hint = ": set PGPASSWORD, write ~/.pgpass, or name a variable with [state] password_env" \
+            if "no password supplied" in str(error) else ""
+        raise LedgerUnavailable(f"{place.shown}: cannot open the ledger: {_first_line(error)}{hint}") from None
     except psycopg.Error as error:
         raise AnnouncerError(f"{place.shown}: cannot open the ledger: {_first_line(error)}") from None
 
@@ -143,7 +145,7 @@ def _migrate(db, url: str) -> None:
 class PostgresLedger:
     """One series' ledger in a shared PostgreSQL database (ledger.base.Ledger)."""
 
-    def __init__(self, place: Postgres, config_path: Path, write: bool = True):
+    def __init__(self, place: Postgres, config_path: Path, write: bool = True, domain: str | None = None):
         self.place, self.series, self.config_path = place, place.series, config_path
         self.owner = f"{socket.gethostname()} pid {os.getpid()} {uuid.uuid4().hex[:12]}"
         self.in_hand = InHand()
@@ -156,9 +158,20 @@ class PostgresLedger:
                     self._db.execute("INSERT INTO announcer.meta (series, name, value) VALUES (%s, 'created', %s) "
                                      "ON CONFLICT DO NOTHING", (self.series, stamp(clock())))
             self.created = unstamp(self.meta("created")) or clock()
+            if domain is not None:
+                self._check_owner(domain, write)
         except BaseException:
             self._db.close()
             raise
+
+    def _check_owner(self, domain: str, write: bool) -> None:
+        """Refuse a key that another series (another [series] domain) already uses: its messages would
+        pass for this series' own (announced, or due an update)."""
+        kept = self.first_meta("domain", domain) if write else self.meta("domain")
+        if kept not in (None, domain):
+            raise AnnouncerError(f"{self.config_path}: [state] series = \"{self.series}\" is the key of another "
+                                 f"series in {self.place.shown} (domain {kept}, this one {domain}): "
+                                 "give this series a key of its own")
 
     def describe(self) -> str:
         return f"{self.place.shown} (series {self.series})"
