@@ -14,7 +14,7 @@ import pytest
 
 from announcer.deliver.ledger import SqliteLedger, open_ledger
 from announcer.deliver.ledger import postgres as pg_ledger
-from announcer.errors import AnnouncerError
+from announcer.errors import AnnouncerError, LedgerUnavailable
 from announcer.plan import Mode, PlannedMessage, message_id_for
 from announcer.sources.config import load_config
 
@@ -221,6 +221,9 @@ def test_a_role_that_may_not_create_tables_uses_tables_already_made(tmp_path, po
             assert ledger.claim(message(), NOW)
             ledger.record(message(), "sent", NOW, message_id="<m@x>")
         assert table(postgres, "SELECT state FROM announcer.messages") == [["sent"]]
+        postgres.psql("INSERT INTO announcer.migrations (version) VALUES (2)", database="announcer")
+        with pytest.raises(AnnouncerError, match="written by a newer announcer"):   # not "permission denied"
+            open_ledger(clerk, write=True)
     finally:
         postgres.psql("DROP OWNED BY clerk; DROP ROLE clerk", database="announcer")
 
@@ -445,3 +448,26 @@ def test_a_folder_series_whose_database_goes_away_says_so_once_and_again_when_it
         assert lines[-1] == "shared: passes work again"
     finally:
         core.close()
+
+
+def test_a_database_host_that_never_answers_costs_one_timeout_not_one_per_series(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.setattr(pg_ledger, "CONNECT_SECONDS", 1)
+    monkeypatch.setattr(pg_ledger, "TIMED_OUT", {})
+    for name in ("one", "two", "three"):
+        (tmp_path / name).mkdir()
+    with socket.socket() as silent:   # takes the connection, never says a word: as a host that drops packets
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"postgresql://announcer@127.0.0.1:{silent.getsockname()[1]}/announcer"
+        configs = [load_config(write_config((tmp_path / name), state={"path": None, "url": url, "series": name}))
+                   for name in ("one", "two", "three")]
+        waits = []
+        for config in configs:
+            began = time.monotonic()
+            with pytest.raises(LedgerUnavailable, match="cannot open the ledger") as error:
+                open_ledger(config, write=True)
+            waits.append(time.monotonic() - began)
+        assert waits[0] >= 0.9 and max(waits[1:]) < 0.5, waits
+        assert str(error.value).endswith("(not tried again yet)")

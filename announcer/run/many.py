@@ -6,9 +6,8 @@ all series, and a pass runs only the series that changed on disk or have a messa
 series at rest costs nothing between its due times. Changes come from the operating system
 through watchfiles (inotify) where it works; with ANNOUNCER_WATCH=poll, or when watchfiles is
 missing or fails, the folders are polled as the one-series daemon polls its own. A heartbeat
-every 60 s re-lists the folder, tries again the series it could not serve (another daemon held
-its ledger, or its database was out of reach), and runs any series whose wake-up passed (after
-a suspend): it does not re-plan the series at rest.
+every 60 s re-lists the folder, tries again the series it could not serve (a lock, a database
+out of reach), and runs any series whose wake-up passed: it does not re-plan the series at rest.
 """
 
 from __future__ import annotations
@@ -52,7 +51,7 @@ class Slot:
     lock: DaemonLock | None = None
     wake: Wake | None = None
     failed_stamp: Stamp | None = None    # the config that failed to start: tried again once it changes
-    held: str | None = None              # why it cannot be served now (logged once)
+    held: Unavailable | None = None      # why it cannot be served now (logged once)
     failing: str | None = None           # why its last pass failed (logged once)
 
 
@@ -114,9 +113,9 @@ class FolderCore:
                     lock.release()
                 raise
         except Unavailable as error:   # another daemon's lock, a database out of reach: tried again later
-            if slot.held != str(error):
+            if str(slot.held) != str(error):
                 log(f"{error}: skipped")
-            slot.held = str(error)
+            slot.held = error
             return
         except AnnouncerError as error:
             self._broken(slot, stamp, error)
@@ -161,10 +160,9 @@ class FolderCore:
                     self.log(f"{name}: passes work again")
                 slot.failing = None
             except Exception as error:  # one series' failure must not stop the others; said once, tried each minute
-                slot = self.slots.get(name)
-                if slot is not None and slot.failing != str(error):
-                    self.log(f"{name}: error: the pass failed: {error}: tried again each minute")
-                if slot is not None:
+                if (slot := self.slots.get(name)) is not None:
+                    if slot.failing != str(error):
+                        self.log(f"{name}: error: the pass failed: {error}: tried again each minute")
                     slot.failing, slot.wake = str(error), Wake(now + timedelta(seconds=HEARTBEAT_SECONDS), "a retry")
             finally:
                 slot = self.slots.get(name)
@@ -393,8 +391,10 @@ def run_folder_daemon(folder: Path, verbose: bool = False) -> int:
             raise LockedError(f"{folder}: no series that loads can be served now: {held[0]}")
         watching = "polling" if os.environ.get(WATCH_ENV, "").lower() == "poll" else "inotify (watchfiles)"
         broken = sum(1 for slot in core.slots.values() if slot.failed_stamp is not None)
-        log(f"started: folder {folder.resolve()}, {len(core.served())} series served, {len(held)} held by "
-            f"another daemon, {broken} broken; watching by {watching}; pid {os.getpid()}")
+        locked = sum(isinstance(error, LockedError) for error in held)
+        waiting = f", {len(held) - locked} waiting for their database" if len(held) > locked else ""
+        log(f"started: folder {folder.resolve()}, {len(core.served())} series served, {locked} held by "
+            f"another daemon{waiting}, {broken} broken; watching by {watching}; pid {os.getpid()}")
         return FolderDaemon(core, log, verbose).run()
     finally:
         core.close()

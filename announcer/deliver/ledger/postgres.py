@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +44,7 @@ except ImportError:  # the optional extra: `pip install 'announcer[postgres]'`
 SCHEMA = "announcer"     # the ledger's tables live in a schema of their own, named in every statement
 MIGRATION_LOCK = 7261    # pg_advisory_xact_lock key: one process at a time upgrades the tables
 CONNECT_SECONDS = 10
+TIMED_OUT: dict[str, tuple[float, str]] = {}   # URL -> (monotonic time, error) of a connect that timed out
 
 
 def _tables(db) -> None:
@@ -99,15 +101,26 @@ def connect(place: Postgres, config_path: Path):
     if place.password_env and password is None:
         raise AnnouncerError(f"{config_path}: password_env names ${place.password_env}, which is not set")
     extra = {"password": password} if password is not None else {}
+    timed_out = TIMED_OUT.get(place.url)
+    if timed_out and time.monotonic() - timed_out[0] < 3 * CONNECT_SECONDS:
+        # A host that drops packets costs the whole timeout: the series after the first (a folder
+        # daemon opens one connection per series, one after another) wait for a later pass.
+        raise LedgerUnavailable(f"{timed_out[1]} (not tried again yet)")
+    began = time.monotonic()
     try:
-        return psycopg.connect(place.url, autocommit=True, connect_timeout=CONNECT_SECONDS,
-                               application_name="announcer", **extra)
+        db = psycopg.connect(place.url, autocommit=True, connect_timeout=CONNECT_SECONDS,
+                             application_name="announcer", **extra)
     except psycopg.OperationalError as error:   # out of reach, or the login refused: try again later
         hint = ": set PGPASSWORD, write ~/.pgpass, or name a variable with [state] password_env" \
             if "no password supplied" in str(error) else ""
-        raise LedgerUnavailable(f"{place.shown}: cannot open the ledger: {_first_line(error)}{hint}") from None
+        message = f"{place.shown}: cannot open the ledger: {_first_line(error)}{hint}"
+        if time.monotonic() - began >= CONNECT_SECONDS / 2:
+            TIMED_OUT[place.url] = (time.monotonic(), message)
+        raise LedgerUnavailable(message) from None
     except psycopg.Error as error:
         raise AnnouncerError(f"{place.shown}: cannot open the ledger: {_first_line(error)}") from None
+    TIMED_OUT.pop(place.url, None)
+    return db
 
 
 def _first_line(error: Exception) -> str:
@@ -126,17 +139,18 @@ def _migrate(db, url: str) -> None:
     """Bring the tables up to this version's, each step once, under a lock that makes the other
     daemons starting at the same moment wait (`announcer.migrations` says which steps are done).
     Tables already up to date are only read: a role without the right to create may use them."""
-    if _version(db) == len(MIGRATIONS):
+    done = _version(db)
+    if done > len(MIGRATIONS):
+        raise AnnouncerError(f"{url}: the ledger was written by a newer announcer (schema version {done}, "
+                             f"this one knows {len(MIGRATIONS)}): upgrade announcer")
+    if done == len(MIGRATIONS):
         return
     with db.transaction():
         db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         db.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         db.execute("CREATE TABLE IF NOT EXISTS announcer.migrations (version INTEGER PRIMARY KEY, "
                    "applied TIMESTAMPTZ NOT NULL DEFAULT now())")
-        done = _version(db)
-        if done > len(MIGRATIONS):
-            raise AnnouncerError(f"{url}: the ledger was written by a newer announcer (schema version {done}, "
-                                 f"this one knows {len(MIGRATIONS)}): upgrade announcer")
+        done = _version(db)   # again, under the lock: another process may have just done it
         for version in range(done + 1, len(MIGRATIONS) + 1):
             MIGRATIONS[version - 1](db)
             db.execute("INSERT INTO announcer.migrations (version) VALUES (%s)", (version,))
@@ -188,6 +202,8 @@ class PostgresLedger:
         """A database error is one line naming the ledger, not a traceback."""
         try:
             yield
+        except psycopg.OperationalError as error:   # the connection went (a restart, a killed backend)
+            raise LedgerUnavailable(f"{self.describe()}: {doing}: {_first_line(error)}") from None
         except psycopg.Error as error:
             raise AnnouncerError(f"{self.describe()}: {doing}: {_first_line(error)}") from None
 
