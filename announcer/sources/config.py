@@ -11,11 +11,11 @@ from datetime import time, timedelta
 from email.headerregistry import Address
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 from announcer.errors import AnnouncerError, InputError, Problem
 from announcer.sources.smtp_auth import load_secret_sources
+from announcer.sources.state import Postgres, load_postgres
 from announcer.sources.timing import load_zone, parse_duration, parse_time_of_day
 from announcer.sources.toml_reader import Lines, Reader, one_address
 from announcer.sources.values import LINK, MAX_KIND, is_host_name, not_text, shown
@@ -77,20 +77,6 @@ class Smtp:
     oauth2_client_id: str | None = None
     oauth2_tenant: str = "organizations"
     oauth2_client_secret_env: str | None = None
-
-
-@dataclass(frozen=True)
-class Postgres:
-    """`[state] url`: the ledger in a PostgreSQL database shared by many series and hosts (SPEC 8.4)."""
-
-    url: str                    # postgresql://USER@HOST:PORT/DB, never with a password
-    series: str                 # this series' key in the database, chosen by the organiser
-    password_env: str | None    # else libpq's own: PGPASSWORD or ~/.pgpass
-
-    @property
-    def shown(self) -> str:
-        """The URL as log lines and errors give it: without its query (libpq options)."""
-        return self.url.split("?", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -235,51 +221,12 @@ def load_config(path: Path) -> Config:
     maildir = base / (read.place("delivery", sections["delivery"], "maildir") or "outbox")
     smtp = _load_smtp(read, sections["smtp"], base, required=transport == "smtp")
     ledger_path = base / (read.place("state", sections["state"], "path") or "announcer.db")
-    postgres = _load_postgres(read, sections["state"], base)
+    postgres = load_postgres(read, sections["state"])
 
     if read.problems or series is None or mail is None:
         raise InputError(read.problems or [Problem(path, 1, "incomplete configuration")])
     return Config(path=path, series=series, mail=mail, messages=messages, transport=transport,
                   maildir=maildir, smtp=smtp, ledger_path=ledger_path, postgres=postgres)
-
-
-def _load_postgres(read: Reader, data: dict, base: Path) -> Postgres | None:
-    """`[state] url`, `series` and `password_env`; None when the ledger is the SQLite file."""
-    url = read.convert("state", data, "url", _postgres_url)
-    series = read.text("state", data, "series")
-    password_env = read.variable("state", data, "password_env")
-    if url is None:
-        for key in ("series", "password_env") if "url" not in data else ():   # a bad url is a problem of its own
-            if key in data:
-                read.problem("state", key, f'"{key}" is for a PostgreSQL ledger: add "url" or remove it')
-        return None
-    if "path" in data:
-        read.problem("state", "path", '"path" and "url" name two ledgers: keep one')
-    if series is None:
-        read.problem("state", "url", '"url" needs "series" beside it: the series\' key in the database, the same on '
-                                     'every host and no other series\' (e.g. series = "mad")')
-        return None
-    return Postgres(url, series, password_env)
-
-
-def _postgres_url(value: Any) -> str:
-    """A postgresql:// URL without a password (it would show in every log line naming the ledger)."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("must be a URL such as \"postgresql://announcer@db.example.org:5432/announcer\"")
-    value = value.strip()
-    if what := not_text(value):
-        raise ValueError(f"holds {what}: remove it")
-    try:
-        parts = urlsplit(value)
-        password, port = parts.password, parts.port  # reading the port checks it
-    except ValueError:  # the value itself is not shown: it may hold a password
-        raise ValueError("is not a valid URL: write postgresql://USER@HOST:PORT/DATABASE") from None
-    if password is not None or any(key.strip().lower() == "password" for key, _ in parse_qsl(parts.query)):
-        raise ValueError("never write the password in the URL: use PGPASSWORD, ~/.pgpass or "
-                         '"password_env" (the URL is shown in the log)')
-    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/") or port == 0:
-        raise ValueError("must be postgresql://USER@HOST:PORT/DATABASE")
-    return value
 
 
 def _load_series(read: Reader, data: dict, mail: dict, base: Path) -> Series | None:

@@ -34,7 +34,7 @@ from announcer.deliver.ledger.base import (
 )
 from announcer.errors import AnnouncerError, LedgerUnavailable
 from announcer.plan import FACT_KINDS, Announced, Mode, PlannedMessage, Record
-from announcer.sources.config import Postgres
+from announcer.sources.state import Postgres
 
 try:
     import psycopg
