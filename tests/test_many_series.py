@@ -230,7 +230,8 @@ def test_a_pass_runs_only_the_series_that_changed_or_have_a_message_due(tmp_path
 
 
 def test_without_watchfiles_the_daemon_polls(tmp_path, monkeypatch):
-    from announcer.run.many import FolderCore, FolderDaemon
+    from announcer.run.folder import FolderCore
+    from announcer.run.many import FolderDaemon
 
     lines: list[str] = []
     monkeypatch.setitem(sys.modules, "watchfiles", None)   # as if it were not installed

@@ -425,7 +425,7 @@ def test_a_postgresql_ledger_needs_a_series_key_and_refuses_another_series_key(t
 
 
 def test_a_folder_series_whose_database_goes_away_says_so_once_and_again_when_it_is_back(tmp_path, postgres):
-    from announcer.run.many import FolderCore
+    from announcer.run.folder import FolderCore
 
     config = pg_config(tmp_path / "shared", postgres)
     write_talk(config, "a.yaml", talk("A", local_minute(datetime.now(timezone.utc) + timedelta(days=2))))

@@ -1,13 +1,14 @@
 """`announcer --config DIR daemon`: every series of a folder in one process (SPEC 8.4).
 
-Each series keeps its own DaemonCore (config, talks, ledger, dispatcher), but they share one
-APScheduler timer and one executor thread: the timer wakes for the earliest due message across
-all series, and a pass runs only the series that changed on disk or have a message due, so a
-series at rest costs nothing between its due times. Changes come from the operating system
-through watchfiles (inotify) where it works; with ANNOUNCER_WATCH=poll, or when watchfiles is
-missing or fails, the folders are polled as the one-series daemon polls its own. A heartbeat
-every 60 s re-lists the folder, tries again the series it could not serve (a lock, a database
-out of reach), and runs any series whose wake-up passed: it does not re-plan the series at rest.
+Each series keeps its own DaemonCore (config, talks, ledger, dispatcher; run/folder.py holds
+them), but they share one APScheduler timer and one executor thread: the timer wakes for the
+earliest due message across all series, and a pass runs only the series that changed on disk or
+have a message due, so a series at rest costs nothing between its due times. Changes come from
+the operating system through watchfiles (inotify) where it works; with ANNOUNCER_WATCH=poll, or
+when watchfiles is missing or fails, the folders are polled as the one-series daemon polls its
+own. A heartbeat every 60 s re-lists the folder, tries again the series it could not serve (a
+lock, a database out of reach), and runs any series whose wake-up passed: it does not re-plan
+the series at rest.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from pathlib import Path
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -28,156 +28,17 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from announcer.errors import AnnouncerError, InputError, LockedError, Unavailable
-from announcer.run.daemon import (HEARTBEAT_SECONDS, NEAR_SECONDS, POLL_SECONDS, SIGNAL_SECONDS, DaemonCore,
-                                  LogLines, Wake, route_scheduler_warnings, utc_now)
-from announcer.run.lock import DaemonLock, lock_ledger, notify_systemd
+from announcer.errors import LockedError
+from announcer.run.daemon import (HEARTBEAT_SECONDS, NEAR_SECONDS, POLL_SECONDS, SIGNAL_SECONDS, LogLines, Wake,
+                                  route_scheduler_warnings, utc_now)
+from announcer.run.folder import FolderCore
+from announcer.run.lock import notify_systemd
 from announcer.run.signals import Signals
-from announcer.run.watch import FolderWatch, Stamp, file_stamp
-from announcer.sources.config import load_config
-from announcer.sources.folder import CONFIG_NAME, series_configs
+from announcer.run.watch import FolderWatch
+from announcer.sources.folder import CONFIG_NAME
 
 WATCH_ENV = "ANNOUNCER_WATCH"     # "poll": stat the files every 2 s instead of asking the kernel
 LEDGER_SUFFIXES = (".db", ".db-journal", ".db-wal", ".db-shm", ".lock")
-
-
-@dataclass
-class Slot:
-    """One series of the folder: served (core and lock), broken (its config's stamp), or held."""
-
-    name: str
-    config_path: Path
-    core: DaemonCore | None = None
-    lock: DaemonLock | None = None
-    wake: Wake | None = None
-    failed_stamp: Stamp | None = None    # the config that failed to start: tried again once it changes
-    held: Unavailable | None = None      # why it cannot be served now (logged once)
-    failing: str | None = None           # why its last pass failed (logged once)
-
-
-class FolderCore:
-    """The series of a folder between passes, driven with `now` passed in (no threads, no clock)."""
-
-    def __init__(self, folder: Path, log: Callable[[str], None]) -> None:
-        self.folder = folder
-        self.log = log
-        self.slots: dict[str, Slot] = {}
-
-    def series_log(self, name: str) -> Callable[[str], None]:
-        """A log that begins every line with the series' folder name."""
-        return lambda text: self.log("\n".join(f"{name}: {line}" for line in text.splitlines() or [""]))
-
-    def listed(self) -> set[str]:
-        """The names of the series now in the folder (or of those known, when it cannot be read)."""
-        try:
-            return set(series_configs(self.folder))
-        except AnnouncerError as error:
-            self.log(str(error))
-            return set(self.slots)
-
-    def served(self) -> list[Slot]:
-        return [slot for slot in self.slots.values() if slot.core is not None]
-
-    def update(self, name: str, force: bool = False) -> None:
-        """Bring one series up to date with its folder: start, reload, or stop serving it."""
-        path = self.folder / name / CONFIG_NAME
-        slot = self.slots.get(name)
-        if not path.is_file():
-            if slot is not None:
-                self._stop(slot)
-                del self.slots[name]
-                self.log(f"{name}: removed: no longer served")
-            return
-        if slot is None:
-            slot = self.slots[name] = Slot(name, path)
-        if force:   # SIGHUP: a broken series is tried again too
-            slot.failed_stamp = None
-        if slot.core is None:
-            self._start(slot)
-        else:
-            slot.core.wake_up()
-            slot.core.refresh(force=force)
-
-    def _start(self, slot: Slot) -> None:
-        log = self.series_log(slot.name)
-        stamp = file_stamp(slot.config_path)
-        if stamp is not None and stamp == slot.failed_stamp:
-            return   # broken as before: said once already
-        try:
-            config = load_config(slot.config_path)
-            lock = lock_ledger(config)
-            try:
-                core = DaemonCore(config, log, config_stamp=stamp)
-            except BaseException:
-                if lock is not None:
-                    lock.release()
-                raise
-        except Unavailable as error:   # another daemon's lock, a database out of reach: tried again later
-            if str(slot.held) != str(error):
-                log(f"{error}: skipped")
-            slot.held = error
-            return
-        except AnnouncerError as error:
-            self._broken(slot, stamp, error)
-            return
-        slot.core, slot.lock, slot.failed_stamp, slot.held = core, lock, None, None
-        log(f"serving: config {slot.config_path}, {len(core.talks)} talk{'s' * (len(core.talks) != 1)}, "
-            f"{core.dispatcher.transport.describe()}, ledger {core.ledger.describe()}")
-
-    def _broken(self, slot: Slot, stamp: Stamp | None, error: AnnouncerError) -> None:
-        lines = [str(p) for p in error.problems] if isinstance(error, InputError) else [str(error)]
-        self.series_log(slot.name)("\n".join(lines) + f"\nnot served until {slot.config_path} is fixed; "
-                                   "the other series go on")
-        slot.failed_stamp = stamp
-
-    def _stop(self, slot: Slot) -> None:
-        if slot.core is not None:
-            slot.core.close()
-        if slot.lock is not None:
-            slot.lock.release()
-        slot.core = slot.lock = slot.wake = None
-
-    def close(self) -> None:
-        """Close every ledger and release every lock."""
-        for slot in self.slots.values():
-            self._stop(slot)
-
-    def due(self, now: datetime) -> set[str]:
-        """The series with a wake-up at or before `now`."""
-        return {slot.name for slot in self.slots.values() if slot.wake is not None and slot.wake.at <= now}
-
-    def run(self, names: set[str], now: datetime, force: bool = False) -> None:
-        """Update each named series from its files, run its due pass, and keep its next wake-up."""
-        for name in sorted(names):
-            try:
-                self.update(name, force=force)
-                slot = self.slots.get(name)
-                if slot is None or slot.core is None:
-                    continue
-                slot.core.run_pass(now)
-                slot.wake = slot.core.next_wake(now)
-                if slot.failing:
-                    self.log(f"{name}: passes work again")
-                slot.failing = None
-            except Exception as error:  # one series' failure must not stop the others; said once, tried each minute
-                if (slot := self.slots.get(name)) is not None:
-                    if slot.failing != str(error):
-                        self.log(f"{name}: error: the pass failed: {error}: tried again each minute")
-                    slot.failing, slot.wake = str(error), Wake(now + timedelta(seconds=HEARTBEAT_SECONDS), "a retry")
-            finally:
-                slot = self.slots.get(name)
-                if slot is not None and slot.core is not None:
-                    slot.core.rest()   # its ledger stays closed until its next pass
-
-    def next_wake(self) -> Wake | None:
-        """The earliest wake-up of every series, naming its series."""
-        earliest = min((s for s in self.slots.values() if s.wake is not None), key=lambda s: s.wake.at, default=None)
-        return Wake(earliest.wake.at, f"{earliest.name}: {earliest.wake.what}") if earliest else None
-
-    def watched(self) -> dict[str, tuple[Path, ...]]:
-        """Per series, the files and folders whose edits matter (only its config, while it is not served)."""
-        return {name: slot.core.config.watched_paths if slot.core else (slot.config_path,)
-                for name, slot in self.slots.items()}
 
 
 class FolderDaemon:
