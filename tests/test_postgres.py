@@ -471,3 +471,22 @@ def test_a_database_host_that_never_answers_costs_one_timeout_not_one_per_series
             waits.append(time.monotonic() - began)
         assert waits[0] >= 0.9 and max(waits[1:]) < 0.5, waits
         assert str(error.value).endswith("(not tried again yet)")
+
+
+def test_a_folder_daemon_warns_of_a_series_whose_ledger_is_a_file_beside_series_in_postgresql(tmp_path, postgres):
+    from announcer.run.folder import FolderCore
+
+    (tmp_path / "added").mkdir()
+    write_config(tmp_path / "added")   # as `announcer init` writes it: [state] path
+    pg_config(tmp_path / "shared", postgres)
+    lines: list[str] = []
+    core = FolderCore(tmp_path, lines.append)
+    try:
+        core.run({"added", "shared"}, datetime.now(timezone.utc))   # "added" starts first
+        core.run({"added", "shared"}, datetime.now(timezone.utc))
+    finally:
+        core.close()
+    warnings = [line for line in lines if "warning" in line]
+    assert warnings == [f"added: warning: its ledger is the file {tmp_path / 'added' / 'announcer.db'}, while shared "
+                        "keeps its in PostgreSQL: each host serving this folder would send this series' messages "
+                        "(give it [state] url and series)"]

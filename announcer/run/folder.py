@@ -30,6 +30,7 @@ class Slot:
     failed_stamp: Stamp | None = None    # the config that failed to start: tried again once it changes
     held: Unavailable | None = None      # why it cannot be served now (logged once)
     failing: str | None = None           # why its last pass failed (logged once)
+    told_local: bool = False             # warned that its ledger is a file beside series in PostgreSQL
 
 
 class FolderCore:
@@ -100,6 +101,19 @@ class FolderCore:
         slot.core, slot.lock, slot.failed_stamp, slot.held = core, lock, None, None
         log(f"serving: config {slot.config_path}, {len(core.talks)} talk{'s' * (len(core.talks) != 1)}, "
             f"{core.dispatcher.transport.describe()}, ledger {core.ledger.describe()}")
+        self._warn_local_ledgers()
+
+    def _warn_local_ledgers(self) -> None:
+        """A series with a SQLite ledger in a folder whose other series share PostgreSQL (`init` writes
+        one) is sent by every host that serves the folder: say so once."""
+        shared = [s.name for s in self.served() if s.core.config.postgres is not None]
+        for slot in self.served() if shared else ():
+            if slot.core.config.postgres is None and not slot.told_local:
+                slot.told_local = True
+                self.series_log(slot.name)(
+                    f"warning: its ledger is the file {slot.core.config.ledger_path}, while {shared[0]} keeps "
+                    "its in PostgreSQL: each host serving this folder would send this series' messages "
+                    "(give it [state] url and series)")
 
     def _broken(self, slot: Slot, stamp: Stamp | None, error: AnnouncerError) -> None:
         lines = [str(p) for p in error.problems] if isinstance(error, InputError) else [str(error)]
